@@ -1,0 +1,5 @@
+//! The app's pages.
+
+mod start;
+
+pub use start::App;

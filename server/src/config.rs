@@ -1,0 +1,265 @@
+//! Server configuration, layered: built-in defaults, then an optional TOML file, then `NIMO_*`
+//! environment variables (the last one wins), then command-line flags applied by the binary.
+//!
+//! Loading is a pure function of the file text and the environment pairs so that every layer is
+//! tested without touching the process environment.
+
+use std::{
+    fmt,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use serde::Deserialize;
+
+/// Everything the server needs to start.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Address the HTTP and WebSocket listener binds to.
+    pub listen: SocketAddr,
+    /// Directory holding the SQLite database; created on first start.
+    pub data_dir: PathBuf,
+    /// Directory of the built app shell (`cargo xtask build` writes it).
+    pub dist_dir: PathBuf,
+    /// Origins allowed to open a sync WebSocket besides the server's own.
+    pub allowed_origins: Vec<String>,
+    /// Log line format.
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines, for a terminal.
+    Pretty,
+    /// One JSON object per line, for a log collector.
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("data"),
+            dist_dir: PathBuf::from("dist"),
+            allowed_origins: Vec::new(),
+            log_format: LogFormat::Pretty,
+        }
+    }
+}
+
+// Written by hand so that secrets added later can never reach a log line by accident.
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("dist_dir", &self.dist_dir)
+            .field("allowed_origins", &self.allowed_origins)
+            .field("log_format", &self.log_format)
+            .finish()
+    }
+}
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The configuration file could not be read.
+    #[error("cannot read the configuration file {path}")]
+    Read {
+        /// The file named on the command line.
+        path: PathBuf,
+        /// The underlying IO error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The configuration file is not valid TOML for this schema.
+    #[error("the configuration file {path} is invalid")]
+    Parse {
+        /// The file named on the command line.
+        path: PathBuf,
+        /// What the TOML parser reported.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// An environment variable holds a value of the wrong shape.
+    #[error("environment variable {name} has an invalid value {value:?}: {reason}")]
+    Env {
+        /// The variable, e.g. `NIMO_LISTEN`.
+        name: String,
+        /// The value found.
+        value: String,
+        /// What was expected.
+        reason: &'static str,
+    },
+}
+
+/// The file layer: every key optional, unknown keys rejected so a typo is not silently ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLayer {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    dist_dir: Option<PathBuf>,
+    allowed_origins: Option<Vec<String>>,
+    log_format: Option<LogFormat>,
+}
+
+impl Config {
+    /// Loads defaults, then `file` if given, then the `NIMO_*` variables of the process.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let text = match file {
+            Some(path) => {
+                Some(
+                    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                        path: path.to_owned(),
+                        source,
+                    })?,
+                )
+            }
+            None => None,
+        };
+        Self::from_layers(
+            text.as_deref().zip(file),
+            std::env::vars().filter(|(k, _)| k.starts_with("NIMO_")),
+        )
+    }
+
+    /// Builds a configuration from the TOML text of a file (with its path, for errors) and
+    /// environment pairs.
+    pub fn from_layers(
+        file: Option<(&str, &Path)>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut config = Self::default();
+        if let Some((text, path)) = file {
+            let layer: FileLayer = toml::from_str(text).map_err(|source| ConfigError::Parse {
+                path: path.to_owned(),
+                source,
+            })?;
+            config.apply_file(layer);
+        }
+        for (name, value) in env {
+            config.apply_env(&name, value)?;
+        }
+        Ok(config)
+    }
+
+    fn apply_file(&mut self, layer: FileLayer) {
+        if let Some(listen) = layer.listen {
+            self.listen = listen;
+        }
+        if let Some(dir) = layer.data_dir {
+            self.data_dir = dir;
+        }
+        if let Some(dir) = layer.dist_dir {
+            self.dist_dir = dir;
+        }
+        if let Some(origins) = layer.allowed_origins {
+            self.allowed_origins = origins;
+        }
+        if let Some(format) = layer.log_format {
+            self.log_format = format;
+        }
+    }
+
+    fn apply_env(&mut self, name: &str, value: String) -> Result<(), ConfigError> {
+        let invalid = |reason| ConfigError::Env {
+            name: name.to_owned(),
+            value: value.clone(),
+            reason,
+        };
+        match name {
+            "NIMO_LISTEN" => {
+                self.listen = value
+                    .parse()
+                    .map_err(|_| invalid("expected an address such as 127.0.0.1:8080"))?;
+            }
+            "NIMO_DATA_DIR" => self.data_dir = PathBuf::from(value),
+            "NIMO_DIST_DIR" => self.dist_dir = PathBuf::from(value),
+            "NIMO_ALLOWED_ORIGINS" => {
+                self.allowed_origins = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+            }
+            "NIMO_LOG_FORMAT" => {
+                self.log_format = match value.as_str() {
+                    "pretty" => LogFormat::Pretty,
+                    "json" => LogFormat::Json,
+                    _ => return Err(invalid("expected pretty or json")),
+                };
+            }
+            // Other NIMO_* variables belong to other tools (NIMO_LOG is the log filter).
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_listen_on_loopback_port_8080() {
+        let config = Config::from_layers(None, env(&[])).expect("defaults load");
+        assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 8080)));
+        assert_eq!(config.data_dir, PathBuf::from("data"));
+    }
+
+    #[test]
+    fn the_file_overrides_defaults_and_the_environment_overrides_the_file() {
+        let file = "listen = \"127.0.0.1:9000\"\ndata_dir = \"/srv/nimo\"\nlog_format = \"json\"\n";
+        let config = Config::from_layers(
+            Some((file, Path::new("nimo.toml"))),
+            env(&[("NIMO_LISTEN", "127.0.0.1:9100")]),
+        )
+        .expect("layers load");
+        assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 9100)));
+        assert_eq!(config.data_dir, PathBuf::from("/srv/nimo"));
+        assert_eq!(config.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_is_an_error_not_ignored() {
+        let result = Config::from_layers(Some(("lisen = \"x\"", Path::new("nimo.toml"))), env(&[]));
+        assert!(matches!(result, Err(ConfigError::Parse { .. })));
+    }
+
+    #[test]
+    fn a_malformed_environment_value_names_the_variable() {
+        let error = Config::from_layers(None, env(&[("NIMO_LISTEN", "eight-oh-eighty")]))
+            .expect_err("bad address");
+        assert!(error.to_string().contains("NIMO_LISTEN"), "{error}");
+    }
+
+    #[test]
+    fn allowed_origins_are_split_on_commas() {
+        let config = Config::from_layers(
+            None,
+            env(&[(
+                "NIMO_ALLOWED_ORIGINS",
+                "https://a.example, https://b.example,",
+            )]),
+        )
+        .expect("origins load");
+        assert_eq!(
+            config.allowed_origins,
+            vec![
+                "https://a.example".to_owned(),
+                "https://b.example".to_owned()
+            ]
+        );
+    }
+}

@@ -1,0 +1,131 @@
+//! The SQLite database: opening it with the durability settings nimo relies on, and applying
+//! migrations.
+//!
+//! Every connection runs in WAL mode with `synchronous = FULL`: a commit that returned is on disk,
+//! which is what lets the server tell a device "stored" (DESIGN.md, decision 5).
+
+mod migrations;
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+};
+
+use rusqlite::Connection;
+
+pub use migrations::{MIGRATIONS, Migration};
+
+/// Why a database operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The data directory could not be created.
+    #[error("cannot create the data directory {path}")]
+    CreateDir {
+        /// The directory.
+        path: PathBuf,
+        /// The underlying IO error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// SQLite reported an error.
+    #[error("database error")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The database was written by a newer nimo than this one.
+    #[error("the database schema is version {found}, newer than this server knows ({known})")]
+    SchemaTooNew {
+        /// Version stored in the file.
+        found: i64,
+        /// Highest version this build knows.
+        known: i64,
+    },
+    /// The blocking task running the query panicked or was cancelled.
+    #[error("the database task did not complete")]
+    Task(#[source] tokio::task::JoinError),
+}
+
+/// A handle to the server's database, cheap to clone.
+///
+/// One connection serialised behind a mutex, used from tokio's blocking pool: SQLite allows one
+/// writer at a time anyway, and the server's reads are short.
+#[derive(Clone, Debug)]
+pub struct Db {
+    conn: Arc<Mutex<Connection>>,
+    path: PathBuf,
+}
+
+impl Db {
+    /// The file name of the database inside the data directory.
+    pub const FILE_NAME: &'static str = "nimo.sqlite3";
+
+    /// Opens (creating if needed) the database in `data_dir` and applies pending migrations.
+    pub fn open_in(data_dir: &Path) -> Result<Self, DbError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| DbError::CreateDir {
+            path: data_dir.to_owned(),
+            source,
+        })?;
+        Self::open(&data_dir.join(Self::FILE_NAME))
+    }
+
+    /// Opens (creating if needed) the database file at `path` and applies pending migrations.
+    pub fn open(path: &Path) -> Result<Self, DbError> {
+        let mut conn = open_connection(path)?;
+        migrations::apply(&mut conn)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+            path: path.to_owned(),
+        })
+    }
+
+    /// Path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` with the connection on the blocking pool.
+    pub async fn call<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            // A panic while holding the lock poisons it; the connection itself is still sound
+            // (SQLite rolls back an unfinished transaction), so keep serving.
+            let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(DbError::Task)?
+    }
+}
+
+/// Opens one connection with nimo's pragmas.
+pub fn open_connection(path: &Path) -> Result<Connection, DbError> {
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opening_creates_the_file_in_wal_mode_with_full_sync() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open_in(&dir.path().join("nested")).expect("open");
+        assert!(db.path().exists());
+        let conn = db.conn.lock().expect("lock");
+        let mode: String = conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .expect("journal_mode");
+        let sync: i64 = conn
+            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .expect("synchronous");
+        assert_eq!(mode, "wal");
+        assert_eq!(sync, 2, "synchronous = FULL");
+    }
+}

@@ -1,0 +1,103 @@
+// Shared helpers of the browser tests: the real server on port 0 with a temporary database, and
+// Debian's Chromium driven by playwright-core with a fresh profile per test.
+import { spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import readline from "node:readline";
+import { chromium } from "playwright-core";
+
+function required(name) {
+  const value = process.env[name];
+  if (!value) {
+    throw new Error(`${name} is not set: run the browser tests through \`cargo xtask test\``);
+  }
+  return value;
+}
+
+/** Where screenshots go (target/e2e). */
+export const artifacts = () => required("NIMO_ARTIFACTS");
+
+/** A fresh temporary directory, removed by the returned cleanup. */
+export async function tempDir(prefix) {
+  return mkdtemp(path.join(tmpdir(), `nimo-${prefix}-`));
+}
+
+/**
+ * Starts `nimo-server` on 127.0.0.1:0 with its database in `dataDir` and resolves once it
+ * prints the address it listens on.
+ */
+export async function startServer({ dataDir }) {
+  const child = spawn(
+    required("NIMO_SERVER_BIN"),
+    ["serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--dist-dir", required("NIMO_DIST_DIR")],
+    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NIMO_LOG: process.env.NIMO_LOG ?? "warn" } },
+  );
+  const logs = [];
+  child.stderr.on("data", (chunk) => logs.push(chunk.toString()));
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the server did not start in 30 s:\n${logs.join("")}`)), 30_000);
+    const lines = readline.createInterface({ input: child.stdout });
+    lines.on("line", (line) => {
+      const match = /^nimo is listening on (http:\/\/\S+)$/.exec(line);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    });
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the server exited with ${code} before listening:\n${logs.join("")}`));
+    });
+  });
+  return {
+    url,
+    logs,
+    async stop(signal = "SIGTERM") {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill(signal);
+      await exited;
+    },
+  };
+}
+
+/** The flags this machine's closed network and root user need (TOOLCHAIN.md). */
+const CHROMIUM_ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+/**
+ * Launches headless Chromium on a persistent profile, so a test can close the browser and start
+ * it again on the same profile. Console errors and uncaught page errors are collected.
+ */
+export async function launchBrowser({ profileDir, viewport = { width: 1280, height: 800 } }) {
+  const context = await chromium.launchPersistentContext(profileDir, {
+    executablePath: required("NIMO_CHROMIUM"),
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport,
+    locale: "ja-JP",
+  });
+  const errors = [];
+  const watch = (page) => {
+    page.on("console", (message) => {
+      if (message.type() === "error") errors.push(`console: ${message.text()}`);
+    });
+    page.on("pageerror", (error) => errors.push(`page: ${error.message}`));
+  };
+  context.pages().forEach(watch);
+  context.on("page", watch);
+  return { context, errors, close: () => context.close() };
+}
+
+/** Removes a directory tree, ignoring one that is already gone. */
+export async function removeDir(dir) {
+  await rm(dir, { recursive: true, force: true });
+}

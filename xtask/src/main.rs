@@ -1,0 +1,46 @@
+//! nimo's task runner (`cargo xtask …`): builds the app shell without tools fetched from the
+//! internet, sets up what the tests need on a fresh machine, and runs every check.
+
+mod dist;
+mod process;
+mod serve;
+mod setup;
+mod test;
+
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(about = "nimo's task runner")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build the app shell into dist/ (wasm, bindings, size optimisation, hashed names).
+    Build,
+    /// Build the app shell and the server, then serve on http://127.0.0.1:8080.
+    Serve(serve::ServeArgs),
+    /// Run every check CI runs: format, lints, wasm32 builds, unit, integration and browser tests.
+    Test(test::TestArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let root = workspace_root();
+    match cli.command {
+        Command::Build => dist::build(&root).map(|_| ()),
+        Command::Serve(args) => serve::run(&root, &args),
+        Command::Test(args) => test::run(&root, &args),
+    }
+}
+
+/// The workspace root: the parent of this crate's directory.
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}

@@ -1,0 +1,100 @@
+//! Setting up a fresh machine: everything here is idempotent and asks only the package registries
+//! (rustup's wasm32 target, Debian's Chromium, npm packages from a committed lock file).
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::bail;
+
+use crate::process;
+
+/// The wasm target the app builds for.
+pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+/// Adds the wasm32 target with rustup when it is missing (`RUSTUP_AUTO_INSTALL=0` here means a
+/// rust-toolchain.toml target is not added by itself).
+pub fn wasm_target(root: &Path) -> anyhow::Result<()> {
+    let mut list = Command::new("rustup");
+    list.args(["target", "list", "--installed"])
+        .current_dir(root);
+    match process::output(list) {
+        Some(installed) if installed.lines().any(|l| l.trim() == WASM_TARGET) => Ok(()),
+        Some(_) => {
+            let mut add = Command::new("rustup");
+            add.args(["target", "add", WASM_TARGET]);
+            process::run(add, root)
+        }
+        None => bail!(
+            "rustup is not available, so the {WASM_TARGET} target cannot be checked; \
+             install it with `rustup target add {WASM_TARGET}`"
+        ),
+    }
+}
+
+/// Installs the npm packages of `dir` from its committed lock file when they are missing or stale.
+pub fn npm_packages(dir: &Path) -> anyhow::Result<()> {
+    let installed = dir.join("node_modules/.package-lock.json");
+    let lock = dir.join("package-lock.json");
+    let fresh = match (installed.metadata(), lock.metadata()) {
+        (Ok(i), Ok(l)) => match (i.modified(), l.modified()) {
+            (Ok(i), Ok(l)) => i >= l,
+            _ => false,
+        },
+        _ => false,
+    };
+    if fresh {
+        return Ok(());
+    }
+    if which("npm").is_none() {
+        bail!(
+            "npm is needed for {} but is not installed; run `apt-get install nodejs npm`",
+            dir.display()
+        );
+    }
+    let mut ci = Command::new("npm");
+    ci.args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]);
+    process::run(ci, dir)
+}
+
+/// Debian's Chromium and its ChromeDriver, installed with apt when missing.
+pub fn chromium(root: &Path) -> anyhow::Result<PathBuf> {
+    const CHROMIUM: &str = "/usr/bin/chromium";
+    if Path::new(CHROMIUM).exists() && Path::new("/usr/bin/chromedriver").exists() {
+        return Ok(PathBuf::from(CHROMIUM));
+    }
+    let is_root = process::output({
+        let mut id = Command::new("id");
+        id.arg("-u");
+        id
+    })
+    .is_some_and(|uid| uid.trim() == "0");
+    if !is_root {
+        bail!(
+            "the browser tests need Debian's Chromium; run \
+             `sudo apt-get update && sudo apt-get install -y chromium chromium-driver`"
+        );
+    }
+    let mut update = Command::new("apt-get");
+    update.args(["update", "-qq"]);
+    process::run(update, root)?;
+    let mut install = Command::new("apt-get");
+    install
+        .args(["install", "-y", "-qq", "chromium", "chromium-driver"])
+        .env("DEBIAN_FRONTEND", "noninteractive");
+    process::run(install, root)?;
+    if !Path::new(CHROMIUM).exists() {
+        bail!("apt-get installed chromium but {CHROMIUM} is missing");
+    }
+    Ok(PathBuf::from(CHROMIUM))
+}
+
+/// The path of `program` on `PATH`, if any.
+pub fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(program))
+            .find(|candidate| candidate.is_file())
+    })
+}

@@ -1,0 +1,96 @@
+//! `cargo xtask test`: every check CI runs, in the order that fails fastest.
+//!
+//! It first sets up what a fresh machine lacks (the wasm32 target, Debian's Chromium, the npm
+//! packages of the Node-driven tests), so the same command works on a developer's machine and in
+//! CI. Nothing is skipped silently: a missing tool is installed or the run stops and says how.
+
+use std::{fs, path::Path, process::Command};
+
+use anyhow::Context as _;
+
+use crate::{dist, process, setup};
+
+/// Options of `cargo xtask test`.
+#[derive(Debug, clap::Args)]
+pub struct TestArgs {}
+
+/// Runs every check.
+pub fn run(root: &Path, _args: &TestArgs) -> anyhow::Result<()> {
+    setup::wasm_target(root)?;
+    let chromium = setup::chromium(root)?;
+    let e2e = root.join("tests");
+    setup::npm_packages(&e2e)?;
+
+    step(root, &["fmt", "--all", "--check"])?;
+    step(
+        root,
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
+    // `shared` must stay free of IO and build for the browser; the app is only ever wasm.
+    step(
+        root,
+        &[
+            "clippy",
+            "--package",
+            "nimo-shared",
+            "--package",
+            "nimo-app",
+            "--target",
+            setup::WASM_TARGET,
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
+    let mut doc = process::cargo();
+    doc.args(["doc", "--workspace", "--no-deps", "--exclude", "nimo-app"])
+        .env("RUSTDOCFLAGS", "-D warnings");
+    process::run(doc, root)?;
+    // The app has no native tests: its logic lives in `shared` and it is tested in the browser.
+    step(root, &["test", "--workspace", "--exclude", "nimo-app"])?;
+
+    let dist = dist::build(root)?;
+    step(root, &["build", "--package", "nimo-server"])?;
+    browser_tests(root, &chromium, &dist)
+}
+
+fn step(root: &Path, args: &[&str]) -> anyhow::Result<()> {
+    let mut cargo = process::cargo();
+    cargo.args(args);
+    process::run(cargo, root)
+}
+
+/// Runs the Node test files under `tests/e2e/` against the debug server binary and `dist/`.
+fn browser_tests(root: &Path, chromium: &Path, dist: &Path) -> anyhow::Result<()> {
+    let dir = root.join("tests/e2e");
+    let mut files: Vec<_> = fs::read_dir(&dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.file_name()
+                .is_some_and(|name| name.to_string_lossy().ends_with(".test.mjs"))
+        })
+        .collect();
+    files.sort();
+    anyhow::ensure!(!files.is_empty(), "no browser tests in {}", dir.display());
+    let target = process::target_dir(root);
+    let artifacts = target.join("e2e");
+    fs::create_dir_all(&artifacts)?;
+    let mut node = Command::new("node");
+    // One browser at a time: two cores, and each test starts its own server and Chromium.
+    node.args(["--test", "--test-concurrency=1"])
+        .args(&files)
+        .env("NIMO_SERVER_BIN", target.join("debug/nimo-server"))
+        .env("NIMO_DIST_DIR", dist)
+        .env("NIMO_CHROMIUM", chromium)
+        .env("NIMO_ARTIFACTS", &artifacts);
+    process::run(node, &root.join("tests"))
+}

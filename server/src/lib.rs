@@ -1,12 +1,18 @@
 //! nimo's office server.
 //!
-//! One binary holds the HTTP API, the app shell and (with the sync issue) the automerge-repo
-//! WebSocket endpoint, over one SQLite database. As a library it exposes [`router`] and [`serve`]
-//! so tests start the real server on port 0 with a temporary database.
+//! One binary holds the HTTP API, the app shell and the automerge-repo WebSocket endpoint (samod)
+//! over one SQLite database. As a library it exposes [`router`] and [`serve`] so tests start the
+//! real server on port 0 with a temporary database.
 
+pub mod access;
+pub mod accounts;
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod projection;
+pub mod registry;
+pub mod storage;
+pub mod sync;
 
 use std::{future::Future, sync::Arc};
 
@@ -23,26 +29,50 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The database.
     pub db: Db,
+    /// samod and the sync bookkeeping.
+    pub sync: sync::SyncHub,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be opened or migrated.
+    #[error("cannot open the database")]
+    Db(#[from] db::DbError),
+    /// The chunk store could not be opened.
+    #[error("cannot open the document store")]
+    Store(#[from] storage::SqliteStoreError),
+    /// samod did not start.
+    #[error(transparent)]
+    Sync(#[from] sync::SyncStartError),
 }
 
 impl AppState {
-    /// Opens the database under the configured data directory.
-    pub fn open(config: Config) -> Result<Self, db::DbError> {
+    /// Opens the database under the configured data directory and starts sync over it.
+    pub async fn open(config: Config) -> Result<Self, StartError> {
         let db = Db::open_in(&config.data_dir)?;
+        let store = storage::SqliteChunkStore::open(db.path())?;
+        store.notify_writes_to(projection::spawn(db.clone(), store.clone()));
+        let sync = sync::SyncHub::start(db.clone(), store).await?;
         Ok(Self {
             config: Arc::new(config),
             db,
+            sync,
         })
     }
 }
 
-/// Serves `state` on `listener` until `shutdown` completes, then finishes in-flight requests.
+/// Serves `state` on `listener` until `shutdown` completes, then finishes in-flight requests and
+/// waits for samod's storage writes.
 pub async fn serve(
     state: AppState,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    let sync = state.sync.clone();
+    let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    sync.stop().await;
+    served
 }

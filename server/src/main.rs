@@ -4,7 +4,11 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use nimo_server::{AppState, Config, config::LogFormat};
+use nimo_server::{
+    AppState, Config, Db,
+    accounts::{NewUser, Role, User, random_bytes},
+    config::LogFormat,
+};
 use tokio::net::TcpListener;
 
 /// nimo's office server: sync endpoint, API, reports and the app shell over one SQLite database.
@@ -22,6 +26,54 @@ struct Cli {
 enum Command {
     /// Serve the API and the app shell (the default).
     Serve(ServeArgs),
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage the report tables projected from the documents.
+    #[command(subcommand)]
+    Projection(ProjectionCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ProjectionCommand {
+    /// Recreate every report table row and registry head from the stored documents.
+    Rebuild {
+        /// Directory of the SQLite database.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user. A one-time password is generated and printed unless --password-stdin is
+    /// given; the user must change a generated password at first login.
+    Add(UserAddArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct UserAddArgs {
+    /// Login name: letters, digits, '.', '_' or '-'.
+    #[arg(long)]
+    login: String,
+    /// Name shown to colleagues.
+    #[arg(long)]
+    name: String,
+    /// trainer, visitor, office or admin.
+    #[arg(long)]
+    role: Role,
+    /// Team name (created if new), e.g. the trainer's health office.
+    #[arg(long)]
+    team: Option<String>,
+    /// Office staff only: may read visit cases.
+    #[arg(long)]
+    visit_access: bool,
+    /// Read the password from standard input instead of generating one.
+    #[arg(long)]
+    password_stdin: bool,
+    /// Directory of the SQLite database.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, clap::Args)]
@@ -55,7 +107,88 @@ fn main() -> anyhow::Result<()> {
             }
             runtime.block_on(serve(config))
         }
+        Command::Projection(ProjectionCommand::Rebuild { data_dir }) => {
+            if let Some(dir) = data_dir {
+                config.data_dir = dir;
+            }
+            runtime.block_on(rebuild_projection(&config))
+        }
+        Command::User(UserCommand::Add(args)) => {
+            if let Some(dir) = &args.data_dir {
+                config.data_dir.clone_from(dir);
+            }
+            add_user(&config, args)
+        }
     }
+}
+
+async fn rebuild_projection(config: &Config) -> anyhow::Result<()> {
+    let db = Db::open_in(&config.data_dir)?;
+    let store = nimo_server::storage::SqliteChunkStore::open(db.path())?;
+    let count = nimo_server::projection::rebuild(&db, &store).await?;
+    println!("projected {count} documents");
+    Ok(())
+}
+
+fn one_time_password() -> String {
+    bs58::encode(random_bytes::<12>()).into_string()
+}
+
+fn add_user(config: &Config, args: UserAddArgs) -> anyhow::Result<()> {
+    let db = Db::open_in(&config.data_dir)?;
+    let mut conn = nimo_server::db::open_connection(db.path())?;
+    let (password, generated) = if args.password_stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        (line.trim_end_matches(['\r', '\n']).to_owned(), false)
+    } else {
+        (one_time_password(), true)
+    };
+    let user = User::create(
+        &mut conn,
+        &NewUser {
+            login: args.login,
+            display_name: args.name,
+            role: args.role,
+            team: args.team,
+            visit_access: args.visit_access,
+            must_change_password: generated,
+        },
+        &password,
+    )?;
+    println!("created {} ({}, id {})", user.login, user.role, user.id);
+    if generated {
+        println!("one-time password: {password}");
+        println!("(shown once; it must be changed at first login)");
+    }
+    Ok(())
+}
+
+/// On a database with no users, creates `admin` with a one-time password printed once.
+fn bootstrap_admin(db: &Db) -> anyhow::Result<()> {
+    let mut conn = nimo_server::db::open_connection(db.path())?;
+    if User::count(&conn)? > 0 {
+        return Ok(());
+    }
+    let password = one_time_password();
+    User::create(
+        &mut conn,
+        &NewUser {
+            login: "admin".to_owned(),
+            display_name: "管理者".to_owned(),
+            role: Role::Admin,
+            team: None,
+            visit_access: false,
+            must_change_password: true,
+        },
+        &password,
+    )?;
+    println!("nimo created the first administrator account:");
+    println!("  login:    admin");
+    println!("  password: {password}");
+    println!("  (shown once; it must be changed at first login. Create more users with");
+    println!("   `nimo-server user add --login NAME --name 氏名 --role trainer --team TEAM`.)");
+    Ok(())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
@@ -64,7 +197,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr()?;
-    let state = AppState::open(config).context("cannot open the database")?;
+    let state = AppState::open(config)
+        .await
+        .context("cannot open the database")?;
+    bootstrap_admin(&state.db)?;
     // Tests and `cargo xtask serve` read this line to learn the port: keep its shape.
     println!("nimo is listening on http://{address}");
     nimo_server::serve(state, listener, shutdown_signal()).await?;

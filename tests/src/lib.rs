@@ -1,9 +1,14 @@
 //! Helpers for nimo's cross-crate integration tests: the real server, started in-process on
 //! 127.0.0.1:0 with a temporary data directory, reached over real TCP.
 
+pub mod typed_tree;
+
 use std::{net::SocketAddr, path::Path};
 
-use nimo_server::{AppState, Config};
+use nimo_server::{
+    AppState, Config,
+    accounts::{NewUser, Role, User},
+};
 use tempfile::TempDir;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
@@ -34,7 +39,7 @@ impl TestServer {
         };
         let listener = TcpListener::bind(config.listen).await?;
         let address = listener.local_addr()?;
-        let state = AppState::open(config)?;
+        let state = AppState::open(config).await?;
         let (shutdown, stopped) = oneshot::channel();
         let task = tokio::spawn(nimo_server::serve(state.clone(), listener, async {
             let _ = stopped.await;
@@ -64,6 +69,55 @@ impl TestServer {
         self.dist.path()
     }
 
+    /// Creates a user directly in the database and returns them; the password is
+    /// [`PASSWORD`].
+    pub async fn add_user(
+        &self,
+        login: &str,
+        role: Role,
+        team: Option<&str>,
+        visit_access: bool,
+    ) -> anyhow::Result<User> {
+        let new = NewUser {
+            login: login.to_owned(),
+            display_name: format!("{login} さん"),
+            role,
+            team: team.map(str::to_owned),
+            visit_access,
+            must_change_password: false,
+        };
+        Ok(self
+            .state
+            .db
+            .call(
+                move |conn| -> Result<User, nimo_server::accounts::AccountsError> {
+                    User::create(conn, &new, PASSWORD)
+                },
+            )
+            .await?)
+    }
+
+    /// Logs in as an API client and returns a client that sends the bearer token.
+    pub async fn api_client(&self, login: &str) -> anyhow::Result<ApiClient> {
+        let response: serde_json::Value = reqwest::Client::new()
+            .post(self.url("/api/login"))
+            .json(&serde_json::json!({ "login": login, "password": PASSWORD, "client": "api" }))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let token = response["token"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("no token in {response}"))?
+            .to_owned();
+        Ok(ApiClient {
+            base: self.url(""),
+            token,
+            http: reqwest::Client::new(),
+        })
+    }
+
     /// Stops the server gracefully and waits for it.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(shutdown) = self.shutdown.take() {
@@ -76,6 +130,93 @@ impl TestServer {
     }
 }
 
+/// The password of every user made by [`TestServer::add_user`].
+pub const PASSWORD: &str = "a long test password";
+
+/// An API client holding a bearer token.
+#[derive(Debug, Clone)]
+pub struct ApiClient {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl ApiClient {
+    /// A request to `path` with the bearer token.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+    }
+
+    /// POST `body` as JSON to `path` and return the status and JSON answer.
+    pub async fn post(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+    ) -> anyhow::Result<(reqwest::StatusCode, serde_json::Value)> {
+        let response = self
+            .request(reqwest::Method::POST, path)
+            .json(&body)
+            .send()
+            .await?;
+        let status = response.status();
+        let text = response.text().await?;
+        Ok((
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        ))
+    }
+
+    /// GET `path` and return the JSON answer, failing on an error status.
+    pub async fn get(&self, path: &str) -> anyhow::Result<serde_json::Value> {
+        Ok(self
+            .request(reqwest::Method::GET, path)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?)
+    }
+
+    /// Registers a document.
+    pub async fn register(
+        &self,
+        id: &str,
+        kind: &str,
+        members: &[&str],
+    ) -> anyhow::Result<reqwest::StatusCode> {
+        let (status, _) = self
+            .post(
+                "/api/docs",
+                serde_json::json!({ "id": id, "kind": kind, "members": members }),
+            )
+            .await?;
+        Ok(status)
+    }
+
+    /// A fresh WebSocket ticket and its peer id.
+    pub async fn ticket(&self) -> anyhow::Result<(String, String)> {
+        let (status, body) = self.post("/api/sync/ticket", serde_json::json!({})).await?;
+        anyhow::ensure!(status.is_success(), "ticket refused: {status} {body}");
+        let field = |name: &str| {
+            body[name]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| anyhow::anyhow!("no {name} in {body}"))
+        };
+        Ok((field("ticket")?, field("peer_id")?))
+    }
+
+    /// The WebSocket URL for `ticket`.
+    pub fn ws_url(&self, ticket: &str) -> String {
+        format!(
+            "{}/api/sync/ws?ticket={ticket}",
+            self.base.replacen("http://", "ws://", 1)
+        )
+    }
+}
+
 /// An index.html and one hashed asset, enough to test how the shell is served.
 fn write_minimal_shell(dist: &Path) -> std::io::Result<()> {
     std::fs::write(
@@ -84,4 +225,125 @@ fn write_minimal_shell(dist: &Path) -> std::io::Result<()> {
     )?;
     std::fs::write(dist.join("boot-0123456789abcdef.js"), "export {};")?;
     std::fs::write(dist.join("manifest.webmanifest"), "{}")
+}
+
+/// A samod repository acting as a device: its peer id comes from a server ticket, and it
+/// connects once over a real WebSocket.
+pub struct SamodPeer {
+    repo: samod::Repo,
+    url: String,
+}
+
+impl std::fmt::Debug for SamodPeer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SamodPeer").field("url", &self.url).finish()
+    }
+}
+
+/// A samod peer for `client`'s user, not yet connected.
+pub async fn samod_peer(client: &ApiClient) -> anyhow::Result<SamodPeer> {
+    let (ticket, peer_id) = client.ticket().await?;
+    let repo = samod::Repo::build_tokio()
+        .with_peer_id(samod::PeerId::from(peer_id.as_str()))
+        .load()
+        .await;
+    Ok(SamodPeer {
+        repo,
+        url: client.ws_url(&ticket),
+    })
+}
+
+impl SamodPeer {
+    /// Creates a document whose first change is made by `f`.
+    pub async fn create_with<F>(&self, f: F) -> anyhow::Result<samod::DocHandle>
+    where
+        F: FnOnce(
+            &mut automerge::transaction::Transaction<'_>,
+        ) -> Result<(), automerge::AutomergeError>,
+    {
+        let mut doc = automerge::Automerge::new();
+        let mut tx = doc.transaction();
+        f(&mut tx)?;
+        tx.commit();
+        Ok(self.repo.create(doc).await?)
+    }
+
+    /// Hands an existing document to the repository.
+    pub async fn create_doc(&self, doc: automerge::Automerge) -> anyhow::Result<samod::DocHandle> {
+        Ok(self.repo.create(doc).await?)
+    }
+
+    /// Connects to the server with the ticket (once: tickets are single-use) and waits for the
+    /// handshake.
+    pub async fn connect(&self) -> anyhow::Result<()> {
+        let dialer = std::sync::Arc::new(OnceDialer {
+            url: url::Url::parse(&self.url)?,
+        });
+        let backoff = samod::BackoffConfig {
+            initial_delay: std::time::Duration::from_millis(10),
+            max_delay: std::time::Duration::from_millis(10),
+            max_retries: Some(0),
+        };
+        let handle = self.repo.dial(backoff, dialer)?;
+        tokio::time::timeout(std::time::Duration::from_secs(10), handle.established())
+            .await
+            .map_err(|_| anyhow::anyhow!("the handshake did not complete in 10 s"))?
+            .map_err(|e| anyhow::anyhow!("dial failed: {e:?}"))?;
+        Ok(())
+    }
+
+    /// Looks a document up through the server: `None` when the server has it not, or will not
+    /// share it.
+    pub async fn find(&self, doc_id: &str) -> anyhow::Result<Option<samod::DocHandle>> {
+        let id: samod::DocumentId = doc_id.parse().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        Ok(
+            tokio::time::timeout(std::time::Duration::from_secs(10), self.repo.find(id))
+                .await
+                .map_err(|_| anyhow::anyhow!("find did not finish in 10 s"))??,
+        )
+    }
+
+    /// The underlying repository.
+    pub fn repo(&self) -> &samod::Repo {
+        &self.repo
+    }
+}
+
+struct OnceDialer {
+    url: url::Url,
+}
+
+impl samod::Dialer for OnceDialer {
+    type Error = tokio_tungstenite::tungstenite::Error;
+
+    fn url(&self) -> url::Url {
+        self.url.clone()
+    }
+
+    fn connect(
+        &self,
+    ) -> futures::future::BoxFuture<'static, Result<samod::Transport, samod::DialError<Self::Error>>>
+    {
+        use futures::{SinkExt as _, StreamExt as _, TryStreamExt as _};
+        use tokio_tungstenite::tungstenite::Message;
+        let url = self.url.clone();
+        Box::pin(async move {
+            let (socket, _) = tokio_tungstenite::connect_async(url.as_str())
+                .await
+                .map_err(samod::DialError::PermanentFailure)?;
+            let (sink, stream) = socket.split();
+            let stream = stream
+                .try_filter_map(|message| async move {
+                    Ok(match message {
+                        Message::Binary(bytes) => Some(bytes.to_vec()),
+                        _ => None,
+                    })
+                })
+                .boxed();
+            let sink = sink.with(|bytes: Vec<u8>| async move {
+                Ok::<_, tokio_tungstenite::tungstenite::Error>(Message::Binary(bytes.into()))
+            });
+            Ok(samod::Transport::new(stream, Box::pin(sink)))
+        })
+    }
 }

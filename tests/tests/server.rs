@@ -76,7 +76,9 @@ async fn the_database_survives_a_restart_without_reapplying_migrations() -> anyh
     // Reopen the same file as a second server would after a restart.
     let reopened = nimo_server::Db::open(&path)?;
     let version: i64 = reopened
-        .call(|conn| Ok(conn.pragma_query_value(None, "user_version", |r| r.get(0))?))
+        .call(|conn| -> Result<i64, nimo_server::db::DbError> {
+            Ok(conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+        })
         .await?;
     assert_eq!(
         Some(version),

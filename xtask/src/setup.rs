@@ -58,10 +58,15 @@ pub fn npm_packages(dir: &Path) -> anyhow::Result<()> {
     process::run(ci, dir)
 }
 
-/// Debian's Chromium and its ChromeDriver, installed with apt when missing.
+/// Debian's Chromium, its ChromeDriver, and a Japanese font (without one every screenshot of a
+/// Japanese UI shows empty boxes), installed with apt when missing.
 pub fn chromium(root: &Path) -> anyhow::Result<PathBuf> {
     const CHROMIUM: &str = "/usr/bin/chromium";
-    if Path::new(CHROMIUM).exists() && Path::new("/usr/bin/chromedriver").exists() {
+    const JAPANESE_FONT: &str = "/usr/share/fonts/opentype/ipafont-gothic/ipag.ttf";
+    if [CHROMIUM, "/usr/bin/chromedriver", JAPANESE_FONT]
+        .iter()
+        .all(|path| Path::new(path).exists())
+    {
         return Ok(PathBuf::from(CHROMIUM));
     }
     let is_root = process::output({
@@ -73,7 +78,8 @@ pub fn chromium(root: &Path) -> anyhow::Result<PathBuf> {
     if !is_root {
         bail!(
             "the browser tests need Debian's Chromium; run \
-             `sudo apt-get update && sudo apt-get install -y chromium chromium-driver`"
+             `sudo apt-get update && sudo apt-get install -y chromium chromium-driver \
+             fonts-ipafont-gothic`"
         );
     }
     let mut update = Command::new("apt-get");
@@ -81,7 +87,14 @@ pub fn chromium(root: &Path) -> anyhow::Result<PathBuf> {
     process::run(update, root)?;
     let mut install = Command::new("apt-get");
     install
-        .args(["install", "-y", "-qq", "chromium", "chromium-driver"])
+        .args([
+            "install",
+            "-y",
+            "-qq",
+            "chromium",
+            "chromium-driver",
+            "fonts-ipafont-gothic",
+        ])
         .env("DEBIAN_FRONTEND", "noninteractive");
     process::run(install, root)?;
     if !Path::new(CHROMIUM).exists() {

@@ -28,7 +28,12 @@ macro_rules! migration {
 }
 
 /// Every migration this build knows, in order.
-pub const MIGRATIONS: &[Migration] = &[migration!(1, "001_accounts.sql")];
+pub const MIGRATIONS: &[Migration] = &[
+    migration!(1, "001_accounts.sql"),
+    migration!(2, "002_chunks.sql"),
+    migration!(3, "003_registry.sql"),
+    migration!(4, "004_projection.sql"),
+];
 
 /// Applies every migration newer than the database's version.
 pub(super) fn apply(conn: &mut Connection) -> Result<(), DbError> {

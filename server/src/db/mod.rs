@@ -81,11 +81,13 @@ impl Db {
         &self.path
     }
 
-    /// Runs `f` with the connection on the blocking pool.
-    pub async fn call<T, F>(&self, f: F) -> Result<T, DbError>
+    /// Runs `f` with the connection on the blocking pool. The error type is the caller's, so a
+    /// handler can return its own errors from inside the closure.
+    pub async fn call<T, E, F>(&self, f: F) -> Result<T, E>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
+        E: From<DbError> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
     {
         let conn = Arc::clone(&self.conn);
         tokio::task::spawn_blocking(move || {
@@ -95,7 +97,7 @@ impl Db {
             f(&mut guard)
         })
         .await
-        .map_err(DbError::Task)?
+        .map_err(|e| E::from(DbError::Task(e)))?
     }
 }
 

@@ -1,4 +1,5 @@
-//! The one error type handlers return: internals are logged, people get a plain message.
+//! The one error type handlers return: internals are logged, people get a plain message in
+//! Japanese (the UI shows it as is) with a stable machine-readable code.
 
 use axum::{
     Json,
@@ -7,32 +8,141 @@ use axum::{
 };
 use serde::Serialize;
 
-use crate::db::DbError;
+use crate::{accounts::AccountsError, db::DbError};
 
 /// An error a handler returns.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
+    /// No valid session came with the request.
+    #[error("not logged in")]
+    Unauthenticated,
+    /// Login name or password wrong (which one is not said).
+    #[error("bad credentials")]
+    BadCredentials,
+    /// A cookie-authenticated write came from another origin, or without one.
+    #[error("foreign origin")]
+    ForeignOrigin,
+    /// The user must change a bootstrap password first.
+    #[error("password change required")]
+    PasswordChangeRequired,
+    /// The user may not do this.
+    #[error("forbidden")]
+    Forbidden,
+    /// The thing asked for does not exist (or is not visible to this user).
+    #[error("not found")]
+    NotFound,
+    /// The request conflicts with what exists (an id registered differently).
+    #[error("conflict")]
+    Conflict,
+    /// The request is malformed; the message says how, in Japanese.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// Something that should not fail did; details are in the log.
+    #[error("internal error")]
+    Internal,
+    /// An account operation failed.
+    #[error(transparent)]
+    Accounts(#[from] AccountsError),
     /// The database failed; the details go to the log, not to the client.
     #[error("database failure")]
     Db(#[from] DbError),
 }
 
+impl From<crate::accounts::PasswordError> for AppError {
+    fn from(error: crate::accounts::PasswordError) -> Self {
+        Self::Accounts(AccountsError::Password(error))
+    }
+}
+
+impl From<rusqlite::Error> for AppError {
+    fn from(error: rusqlite::Error) -> Self {
+        Self::Db(DbError::Sqlite(error))
+    }
+}
+
 #[derive(Serialize)]
 struct ErrorBody<'a> {
+    code: &'a str,
     error: &'a str,
+}
+
+const UNAVAILABLE: &str =
+    "サーバーの保存領域が利用できません。しばらくしてからもう一度お試しください。";
+
+impl AppError {
+    fn parts(&self) -> (StatusCode, &'static str, String) {
+        match self {
+            Self::Unauthenticated => (
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "ログインしてください。".to_owned(),
+            ),
+            Self::BadCredentials => (
+                StatusCode::UNAUTHORIZED,
+                "bad_credentials",
+                "ログイン名またはパスワードが違います。".to_owned(),
+            ),
+            Self::ForeignOrigin => (
+                StatusCode::FORBIDDEN,
+                "foreign_origin",
+                "このページからは操作できません。".to_owned(),
+            ),
+            Self::PasswordChangeRequired => (
+                StatusCode::FORBIDDEN,
+                "password_change_required",
+                "初回ログインのため、パスワードを変更してください。".to_owned(),
+            ),
+            Self::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "この操作を行う権限がありません。".to_owned(),
+            ),
+            Self::NotFound => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "見つかりません。".to_owned(),
+            ),
+            Self::Conflict => (
+                StatusCode::CONFLICT,
+                "conflict",
+                "同じIDの文書が別の内容で登録されています。".to_owned(),
+            ),
+            Self::BadRequest(message) => (StatusCode::BAD_REQUEST, "bad_request", message.clone()),
+            Self::Accounts(AccountsError::Password(error)) => (
+                StatusCode::BAD_REQUEST,
+                "bad_password",
+                match error {
+                    crate::accounts::PasswordError::TooShort => {
+                        "パスワードは12文字以上にしてください。".to_owned()
+                    }
+                    crate::accounts::PasswordError::TooLong => {
+                        "パスワードが長すぎます。".to_owned()
+                    }
+                    crate::accounts::PasswordError::Hash(_) => UNAVAILABLE.to_owned(),
+                },
+            ),
+            Self::Accounts(_) | Self::Db(_) | Self::Internal => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                UNAVAILABLE.to_owned(),
+            ),
+        }
+    }
 }
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let (status, message) = match &self {
-            Self::Db(source) => {
-                tracing::error!(error = %source, cause = ?std::error::Error::source(source), "database failure");
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "サーバーの保存領域が利用できません。しばらくしてからもう一度お試しください。",
-                )
-            }
-        };
-        (status, Json(ErrorBody { error: message })).into_response()
+        let (status, code, message) = self.parts();
+        if status.is_server_error() {
+            tracing::error!(error = %self, cause = ?std::error::Error::source(&self), "request failed");
+        }
+        (
+            status,
+            Json(ErrorBody {
+                code,
+                error: &message,
+            }),
+        )
+            .into_response()
     }
 }

@@ -17,7 +17,9 @@ pub struct Health {
 pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, AppError> {
     let schema_version = state
         .db
-        .call(|conn| Ok(conn.pragma_query_value(None, "user_version", |r| r.get(0))?))
+        .call(|conn| -> Result<i64, AppError> {
+            Ok(conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+        })
         .await?;
     Ok(Json(Health {
         status: "ok",

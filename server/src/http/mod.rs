@@ -1,21 +1,41 @@
 //! The HTTP surface: routes, the app shell, and the headers every response carries.
 
 mod app_shell;
+pub mod auth;
 mod error;
 mod health;
+pub mod origin;
 mod security_headers;
 
-use axum::{Router, middleware, routing::get};
+use axum::{
+    Router, middleware,
+    routing::{get, post},
+};
 
 pub use error::AppError;
 
-use crate::AppState;
+use crate::{AppState, sync};
+
+/// The largest JSON body accepted by the API.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// Builds the router for `state`: API routes first, the app shell for everything else.
 pub fn router(state: AppState) -> Router {
     let shell = app_shell::service(&state.config.dist_dir);
+    let api = Router::new()
+        .route("/login", post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/me", get(auth::me))
+        .route("/password", post(auth::change_password))
+        .route("/docs", post(sync::api::register))
+        .route("/sync/ticket", post(sync::api::ticket))
+        .route("/sync/ws", get(sync::ws::upgrade))
+        .route("/sync/manifest", get(sync::api::manifest))
+        .route("/sync/confirm", post(sync::api::confirm))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES));
     Router::new()
         .route("/healthz", get(health::healthz))
+        .nest("/api", api)
         .fallback_service(shell)
         .layer(middleware::from_fn(security_headers::add))
         .with_state(state)

@@ -1,0 +1,222 @@
+//! Logging in and out, and the [`Authenticated`] extractor every protected route uses.
+//!
+//! Browsers get the session token in an `HttpOnly`, `SameSite=Strict` cookie that scripts cannot
+//! read; API clients (the benchmark, the interop test, scripts) ask for a bearer token instead.
+//! A cookie-authenticated write must come from this server's own origin.
+
+use axum::{
+    Json,
+    extract::{FromRequestParts, State},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, header, request::Parts},
+    response::{IntoResponse, Response},
+};
+use serde::{Deserialize, Serialize};
+
+use super::{AppError, origin::origin_allowed};
+use crate::{
+    AppState,
+    accounts::{Session, SessionToken, User, verify_password},
+};
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "nimo_session";
+
+/// How a request proved who it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Credential {
+    /// The browser's session cookie.
+    Cookie,
+    /// An `Authorization: Bearer` token.
+    Bearer,
+}
+
+/// A request from a logged-in user.
+#[derive(Clone, Debug)]
+pub struct Authenticated {
+    /// The live session.
+    pub session: Session,
+    /// How it was presented.
+    pub credential: Credential,
+}
+
+impl Authenticated {
+    /// The session's user.
+    pub fn user(&self) -> &User {
+        &self.session.user
+    }
+}
+
+fn token_from(headers: &HeaderMap) -> Option<(SessionToken, Credential)> {
+    if let Some(bearer) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    {
+        return Some((SessionToken::from_client(bearer.trim()), Credential::Bearer));
+    }
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| (SessionToken::from_client(value), Credential::Cookie))
+}
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let (token, credential) = token_from(&parts.headers).ok_or(AppError::Unauthenticated)?;
+        let writes = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        if credential == Credential::Cookie
+            && writes
+            && origin_allowed(&parts.headers, &state.config) != Some(true)
+        {
+            return Err(AppError::ForeignOrigin);
+        }
+        let session = state
+            .db
+            .call(move |conn| -> Result<_, AppError> { Ok(Session::find(conn, &token)?) })
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        if session.user.must_change_password && parts.uri.path() != "/api/password" {
+            return Err(AppError::PasswordChangeRequired);
+        }
+        Ok(Self {
+            session,
+            credential,
+        })
+    }
+}
+
+/// `POST /api/login` body.
+#[derive(Debug, Deserialize)]
+pub struct LoginRequest {
+    login: String,
+    password: String,
+    /// A name for the device, shown to admins ("花子のiPhone").
+    #[serde(default)]
+    device_label: Option<String>,
+    /// `"api"` returns a bearer token in the body instead of setting a cookie.
+    #[serde(default)]
+    client: Option<String>,
+}
+
+/// `POST /api/login` answer.
+#[derive(Debug, Serialize)]
+pub struct LoginResponse {
+    user: User,
+    device_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
+}
+
+/// Checks the password and starts a session.
+pub async fn login(
+    State(state): State<AppState>,
+    Json(request): Json<LoginRequest>,
+) -> Result<Response, AppError> {
+    let api = request.client.as_deref() == Some("api");
+    let label = request
+        .device_label
+        .unwrap_or_else(|| if api { "API" } else { "ブラウザ" }.to_owned());
+    let started = state
+        .db
+        .call(move |conn| -> Result<_, AppError> {
+            let Some((user, hash)) = User::find_for_login(conn, &request.login)? else {
+                // Spend the same time as a real check so logins cannot be probed by timing.
+                let _ = verify_password(&request.password, DUMMY_HASH);
+                return Ok(None);
+            };
+            if user.disabled || !verify_password(&request.password, &hash)? {
+                return Ok(None);
+            }
+            Ok(Some(Session::start(conn, &user, &label)?))
+        })
+        .await?;
+    let Some((token, session)) = started else {
+        tracing::info!("login refused");
+        return Err(AppError::BadCredentials);
+    };
+    tracing::info!(user = %session.user.id, device = %session.device_id, "logged in");
+    let body = LoginResponse {
+        user: session.user,
+        device_id: session.device_id,
+        token: api.then(|| token.reveal().to_owned()),
+    };
+    let mut response = Json(body).into_response();
+    if !api {
+        let cookie = format!(
+            "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+            token.reveal(),
+            crate::accounts::SESSION_LIFETIME_MS / 1000
+        );
+        let value = HeaderValue::from_str(&cookie).map_err(|_| AppError::Internal)?;
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    Ok(response)
+}
+
+/// A valid argon2id hash of a random password, verified against when the login is unknown.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$ZqWrZmtLuRNqUVlVQoYUEbQdbMYH5JtG8a2NgzBf0Sg";
+
+/// `GET /api/me`: who is logged in.
+pub async fn me(auth: Authenticated) -> Json<User> {
+    Json(auth.session.user)
+}
+
+/// `POST /api/logout`: ends this session and clears the cookie.
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    _auth: Authenticated,
+) -> Result<Response, AppError> {
+    if let Some((token, _)) = token_from(&headers) {
+        state
+            .db
+            .call(move |conn| -> Result<_, AppError> { Ok(Session::end(conn, &token)?) })
+            .await?;
+    }
+    let clear = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let value = HeaderValue::from_str(&clear).map_err(|_| AppError::Internal)?;
+    response.headers_mut().insert(header::SET_COOKIE, value);
+    Ok(response)
+}
+
+/// `POST /api/password` body.
+#[derive(Debug, Deserialize)]
+pub struct PasswordChange {
+    current: String,
+    new: String,
+}
+
+/// `POST /api/password`: changes the password after checking the current one.
+pub async fn change_password(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Json(change): Json<PasswordChange>,
+) -> Result<StatusCode, AppError> {
+    let user_id = auth.session.user.id.clone();
+    let login = auth.session.user.login.clone();
+    let changed = state
+        .db
+        .call(move |conn| -> Result<_, AppError> {
+            let Some((_, hash)) = User::find_for_login(conn, &login)? else {
+                return Ok(false);
+            };
+            if !verify_password(&change.current, &hash)? {
+                return Ok(false);
+            }
+            User::set_password(conn, &user_id, &change.new)?;
+            Ok(true)
+        })
+        .await?;
+    if changed {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(AppError::BadCredentials)
+    }
+}

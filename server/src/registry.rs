@@ -1,0 +1,138 @@
+//! The document registry in SQLite: which documents exist, their kind and team, who is assigned
+//! to them, and their durably stored heads.
+
+use rusqlite::{Connection, OptionalExtension as _, params};
+use serde::Serialize;
+
+use crate::access::{DocFacts, DocKind};
+
+/// A registry row as the manifest reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DocEntry {
+    /// automerge-repo document id.
+    pub id: String,
+    /// Its kind's registry name.
+    pub kind: String,
+    /// Hex change hashes last read back from storage.
+    pub heads: Vec<String>,
+    /// When the server last stored a change (Unix ms).
+    pub updated_at: i64,
+}
+
+/// Registers a new document. Returns false when the id is taken.
+pub fn register(
+    conn: &mut Connection,
+    id: &str,
+    kind: DocKind,
+    team_id: Option<&str>,
+    created_by: &str,
+    members: &[String],
+    now: i64,
+) -> rusqlite::Result<bool> {
+    let tx = conn.transaction()?;
+    let inserted = tx.execute(
+        "INSERT OR IGNORE INTO documents (id, kind, team_id, created_by, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        params![id, kind.as_str(), team_id, created_by, now],
+    )?;
+    if inserted == 0 {
+        return Ok(false);
+    }
+    for member in members {
+        tx.execute(
+            "INSERT OR IGNORE INTO document_members (document_id, user_id) VALUES (?1, ?2)",
+            params![id, member],
+        )?;
+    }
+    tx.commit()?;
+    Ok(true)
+}
+
+/// What access control needs to know about `doc_id` for `user_id`; `None` if unknown.
+pub fn facts(conn: &Connection, doc_id: &str, user_id: &str) -> rusqlite::Result<Option<DocFacts>> {
+    conn.query_row(
+        "SELECT kind, team_id, deleted_at IS NOT NULL, \
+         EXISTS (SELECT 1 FROM document_members m WHERE m.document_id = d.id AND m.user_id = ?2) \
+         FROM documents d WHERE id = ?1",
+        params![doc_id, user_id],
+        |r| {
+            let kind: String = r.get(0)?;
+            Ok((kind, r.get(1)?, r.get(2)?, r.get(3)?))
+        },
+    )
+    .optional()
+    .map(|row| {
+        row.and_then(|(kind, team_id, deleted, user_is_member)| {
+            Some(DocFacts {
+                kind: DocKind::parse(&kind)?,
+                team_id,
+                deleted,
+                user_is_member,
+            })
+        })
+    })
+}
+
+/// Every live document with its facts for `user_id`, changed after `since` (Unix ms).
+pub fn changed_since(
+    conn: &Connection,
+    user_id: &str,
+    since: i64,
+) -> rusqlite::Result<Vec<(DocEntry, DocFacts)>> {
+    let mut statement = conn.prepare(
+        "SELECT id, kind, team_id, heads, updated_at, \
+         EXISTS (SELECT 1 FROM document_members m WHERE m.document_id = d.id AND m.user_id = ?1) \
+         FROM documents d WHERE deleted_at IS NULL AND updated_at > ?2 ORDER BY updated_at, id",
+    )?;
+    let rows = statement.query_map(params![user_id, since], |r| {
+        let kind: String = r.get(1)?;
+        let heads: String = r.get(3)?;
+        Ok((
+            r.get::<_, String>(0)?,
+            kind,
+            r.get::<_, Option<String>>(2)?,
+            heads,
+            r.get::<_, i64>(4)?,
+            r.get::<_, bool>(5)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, kind_name, team_id, heads, updated_at, user_is_member) = row?;
+        let Some(kind) = DocKind::parse(&kind_name) else {
+            continue;
+        };
+        let heads = serde_json::from_str(&heads).unwrap_or_default();
+        out.push((
+            DocEntry {
+                id,
+                kind: kind_name,
+                heads,
+                updated_at,
+            },
+            DocFacts {
+                kind,
+                team_id,
+                deleted: false,
+                user_is_member,
+            },
+        ));
+    }
+    Ok(out)
+}
+
+/// Records the heads read back from storage for `doc_id`. Returns false for an unknown document.
+pub fn set_heads(
+    conn: &Connection,
+    doc_id: &str,
+    heads: &[String],
+    now: i64,
+) -> rusqlite::Result<bool> {
+    let heads = serde_json::to_string(heads).unwrap_or_else(|_| "[]".to_owned());
+    let changed = conn.execute(
+        "UPDATE documents SET heads = ?2, updated_at = MAX(updated_at + 1, ?3) \
+         WHERE id = ?1 AND heads <> ?2",
+        params![doc_id, heads, now],
+    )?;
+    Ok(changed > 0)
+}

@@ -1,0 +1,351 @@
+//! [`SqliteChunkStore`]: document chunks in the server's SQLite file (`chunks` table,
+//! migration 002).
+//!
+//! The store opens its own connection with [`open_connection`], so WAL and
+//! `synchronous = FULL` apply: when a write here returns, the chunk is on disk and survives a
+//! power cut. The confirm endpoint relies on exactly that: it reads heads back from this table and
+//! only then tells a device "stored" (DESIGN.md decision 5). Work runs on tokio's blocking pool so
+//! an fsync never stalls the async workers. One connection behind a mutex serialises the store's
+//! queries; SQLite allows one writer anyway, and in WAL mode the server's other connections keep
+//! reading while this one writes.
+
+use std::{
+    collections::BTreeMap,
+    fmt,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use nimo_shared::storage::{ChunkStore, StorageKey, StoreError};
+use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
+
+use super::SqliteStoreError;
+use crate::db::{Db, open_connection};
+
+const BACKEND: &str = "sqlite";
+
+/// The chunks under a prefix: the exact key (`?1`) and the joined range `[?2, ?3)`.
+const SELECT_PREFIX: &str =
+    "SELECT key, data FROM chunks WHERE key = ?1 OR (key >= ?2 AND key < ?3)";
+
+pub(super) fn sql_error(error: rusqlite::Error) -> StoreError {
+    StoreError::backend(BACKEND, error)
+}
+
+/// Document chunks in SQLite, cheap to clone (clones share the connection).
+///
+/// Implements both [`ChunkStore`] (errors returned, checked by the shared conformance suite)
+/// and [`samod::storage::Storage`] (errors retried, see `samod_storage.rs`). The inherent
+/// methods are the ones both delegate to; their futures are `Send`.
+#[derive(Clone)]
+pub struct SqliteChunkStore {
+    conn: Arc<Mutex<Connection>>,
+    path: Arc<PathBuf>,
+    written: Arc<std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<String>>>,
+}
+
+impl fmt::Debug for SqliteChunkStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteChunkStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteChunkStore {
+    /// Opens the store over the database file at `path`, creating it and applying pending
+    /// migrations if needed (so the `chunks` table exists whoever opens the file first).
+    pub fn open(path: &Path) -> Result<Self, SqliteStoreError> {
+        // `Db::open` applies the migrations; its own connection is closed right away.
+        drop(Db::open(path)?);
+        let conn = open_connection(path)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+            path: Arc::new(path.to_owned()),
+            written: Arc::default(),
+        })
+    }
+
+    /// After every chunk samod writes, sends the document's id to `listener` (the projection).
+    /// Set once; later calls are ignored.
+    pub fn notify_writes_to(&self, listener: tokio::sync::mpsc::UnboundedSender<String>) {
+        let _ = self.written.set(listener);
+    }
+
+    /// Tells the listener, if any, that `key`'s document changed on disk.
+    pub(super) fn written(&self, key: &StorageKey) {
+        if let (Some(listener), Some(doc_id)) = (self.written.get(), key.document_id()) {
+            // A closed listener means the server is shutting down; the chunk is stored anyway.
+            let _ = listener.send(doc_id.to_owned());
+        }
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` with the store's connection on tokio's blocking pool.
+    pub(super) async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            // A panic while holding the lock poisons it; SQLite has rolled back any unfinished
+            // transaction, so the connection is still sound.
+            let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(|error| StoreError::backend(BACKEND, error))?
+    }
+
+    /// The bytes under exactly `key`.
+    pub async fn load(&self, key: &StorageKey) -> Result<Option<Vec<u8>>, StoreError> {
+        let joined = key.joined();
+        self.call(move |conn| {
+            conn.query_row(
+                "SELECT data FROM chunks WHERE key = ?1",
+                params![joined],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(sql_error)
+        })
+        .await
+    }
+
+    /// Every chunk under `prefix` (whole components; the key equal to `prefix` included).
+    ///
+    /// The exact key plus the joined range `['p/', 'p0')` (see
+    /// [`StorageKey::joined_range`]): both are searches of the primary-key index, and the range
+    /// cannot reach `doc10/…` from `doc1`.
+    pub async fn load_range(
+        &self,
+        prefix: &StorageKey,
+    ) -> Result<BTreeMap<StorageKey, Vec<u8>>, StoreError> {
+        let exact = prefix.joined();
+        let range = prefix.joined_range();
+        self.call(move |conn| {
+            let rows = match range {
+                None => collect_rows(
+                    conn.prepare("SELECT key, data FROM chunks")
+                        .map_err(sql_error)?,
+                    params![],
+                ),
+                Some((start, end)) => collect_rows(
+                    conn.prepare(SELECT_PREFIX).map_err(sql_error)?,
+                    params![exact, start, end],
+                ),
+            }?;
+            rows.into_iter()
+                .map(|(key, data)| Ok((parse_key(key)?, data)))
+                .collect()
+        })
+        .await
+    }
+
+    /// Stores `bytes` under `key`, replacing what was there; durable when it returns.
+    pub async fn put(&self, key: StorageKey, bytes: Vec<u8>) -> Result<(), StoreError> {
+        if key.is_empty() {
+            return Err(StoreError::EmptyKey);
+        }
+        self.call(move |conn| upsert(conn, &key, &bytes, now_ms()))
+            .await
+    }
+
+    /// Removes the chunk under exactly `key`; a missing key is not an error.
+    pub async fn delete(&self, key: &StorageKey) -> Result<(), StoreError> {
+        let joined = key.joined();
+        self.call(move |conn| {
+            conn.execute("DELETE FROM chunks WHERE key = ?1", params![joined])
+                .map(drop)
+                .map_err(sql_error)
+        })
+        .await
+    }
+
+    /// Deletes then puts in one transaction: all of it is on disk, or none of it.
+    pub async fn put_and_delete(
+        &self,
+        puts: Vec<(StorageKey, Vec<u8>)>,
+        deletes: Vec<StorageKey>,
+    ) -> Result<(), StoreError> {
+        self.call(move |conn| {
+            // IMMEDIATE takes the write lock up front: a deferred transaction that later needs
+            // to write can fail with SQLITE_BUSY without waiting for the busy timeout.
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(sql_error)?;
+            for key in &deletes {
+                tx.execute("DELETE FROM chunks WHERE key = ?1", params![key.joined()])
+                    .map_err(sql_error)?;
+            }
+            let now = now_ms();
+            for (key, bytes) in &puts {
+                if key.is_empty() {
+                    // Returning drops `tx`, which rolls back what this batch already did.
+                    return Err(StoreError::EmptyKey);
+                }
+                upsert(&tx, key, bytes, now)?;
+            }
+            tx.commit().map_err(sql_error)
+        })
+        .await
+    }
+}
+
+fn upsert(conn: &Connection, key: &StorageKey, bytes: &[u8], now: i64) -> Result<(), StoreError> {
+    conn.prepare(
+        "INSERT INTO chunks (key, doc_id, data, updated_at) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (key) DO UPDATE SET doc_id = excluded.doc_id, data = excluded.data, \
+         updated_at = excluded.updated_at",
+    )
+    .and_then(|mut statement| {
+        statement.execute(params![
+            key.joined(),
+            key.document_id().unwrap_or_default(),
+            bytes,
+            now
+        ])
+    })
+    .map(drop)
+    .map_err(sql_error)
+}
+
+fn collect_rows(
+    mut statement: rusqlite::Statement<'_>,
+    params: &[&dyn rusqlite::ToSql],
+) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    statement
+        .query_map(params, |row| Ok((row.get(0)?, row.get(1)?)))
+        .and_then(Iterator::collect)
+        .map_err(sql_error)
+}
+
+pub(super) fn parse_key(key: String) -> Result<StorageKey, StoreError> {
+    StorageKey::parse_joined(&key).map_err(|source| StoreError::CorruptKey { key, source })
+}
+
+/// Unix milliseconds (UTC), as every time in the database.
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+        })
+}
+
+impl ChunkStore for SqliteChunkStore {
+    async fn load(&self, key: &StorageKey) -> Result<Option<Vec<u8>>, StoreError> {
+        SqliteChunkStore::load(self, key).await
+    }
+
+    async fn load_range(
+        &self,
+        prefix: &StorageKey,
+    ) -> Result<BTreeMap<StorageKey, Vec<u8>>, StoreError> {
+        SqliteChunkStore::load_range(self, prefix).await
+    }
+
+    async fn put(&self, key: StorageKey, bytes: Vec<u8>) -> Result<(), StoreError> {
+        SqliteChunkStore::put(self, key, bytes).await
+    }
+
+    async fn delete(&self, key: &StorageKey) -> Result<(), StoreError> {
+        SqliteChunkStore::delete(self, key).await
+    }
+
+    async fn put_and_delete(
+        &self,
+        puts: Vec<(StorageKey, Vec<u8>)>,
+        deletes: Vec<StorageKey>,
+    ) -> Result<(), StoreError> {
+        SqliteChunkStore::put_and_delete(self, puts, deletes).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use nimo_shared::storage::conformance;
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_sqlite_store_passes_the_conformance_suite() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let count = Cell::new(0);
+        let checks = conformance::run_all(|| {
+            count.set(count.get() + 1);
+            let path = dir.path().join(format!("check-{}.sqlite3", count.get()));
+            SqliteChunkStore::open(&path).expect("open a fresh store")
+        })
+        .await;
+        assert_eq!(checks, conformance::CHECK_COUNT);
+    }
+
+    #[tokio::test]
+    async fn a_written_chunk_survives_closing_and_reopening_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("nimo.sqlite3");
+        let key = StorageKey::incremental("doc", "abc").expect("valid");
+        {
+            let store = SqliteChunkStore::open(&path).expect("open");
+            store.put(key.clone(), vec![7; 100]).await.expect("put");
+        }
+        let reopened = SqliteChunkStore::open(&path).expect("reopen");
+        assert_eq!(reopened.load(&key).await.expect("load"), Some(vec![7; 100]));
+    }
+
+    #[tokio::test]
+    async fn the_document_id_column_holds_the_first_component() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteChunkStore::open(&dir.path().join("db")).expect("open");
+        store
+            .put(StorageKey::snapshot("docA", "h").expect("valid"), vec![1])
+            .await
+            .expect("put");
+        let doc_id: String = store
+            .call(|conn| {
+                conn.query_row("SELECT doc_id FROM chunks", [], |row| row.get(0))
+                    .map_err(sql_error)
+            })
+            .await
+            .expect("select");
+        assert_eq!(doc_id, "docA");
+    }
+
+    #[tokio::test]
+    async fn prefix_and_document_loads_search_an_index_instead_of_scanning() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteChunkStore::open(&dir.path().join("db")).expect("open");
+        let plans = store
+            .call(|conn| {
+                let plan = |sql: &str, args: &[&dyn rusqlite::ToSql]| {
+                    let mut statement = conn
+                        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                        .map_err(sql_error)?;
+                    let details = statement
+                        .query_map(args, |row| row.get::<_, String>(3))
+                        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+                        .map_err(sql_error)?;
+                    Ok::<_, StoreError>(details.join("; "))
+                };
+                Ok([
+                    plan(SELECT_PREFIX, params!["a", "a/", "a0"])?,
+                    plan(crate::storage::document::SELECT_DOCUMENT, params!["a"])?,
+                ])
+            })
+            .await
+            .expect("plans");
+        for plan in plans {
+            assert!(plan.contains("SEARCH"), "{plan}");
+            assert!(!plan.contains("SCAN"), "{plan}");
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! The REST side of sync: tickets for the WebSocket, registering documents, the manifest that
+//! makes a reconnect cheap, and the confirm call that says what is durably stored.
+
+use std::str::FromStr as _;
+
+use axum::{
+    Json,
+    extract::{Query, State},
+    http::StatusCode,
+};
+use serde::{Deserialize, Serialize};
+
+use super::tickets::PeerOwner;
+use crate::{
+    AppState,
+    access::{Access, DocKind, decide, may_create},
+    accounts::{Role, User, now_ms},
+    http::{AppError, auth::Authenticated},
+    registry::{self, DocEntry},
+};
+
+/// `POST /api/sync/ticket` answer.
+#[derive(Debug, Serialize)]
+pub struct TicketResponse {
+    /// Single-use ticket for `GET /api/sync/ws?ticket=…`.
+    ticket: String,
+    /// The peer id the client must use in its `join` message.
+    peer_id: String,
+    /// How long the ticket stays valid, in milliseconds.
+    expires_in_ms: i64,
+}
+
+/// Issues a WebSocket ticket bound to a fresh peer id.
+pub async fn ticket(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<Json<TicketResponse>, AppError> {
+    let (ticket, peer_id) = state.sync.tickets.issue(PeerOwner {
+        user_id: auth.session.user.id.clone(),
+        device_id: auth.session.device_id.clone(),
+        credential: auth.credential,
+    });
+    Ok(Json(TicketResponse {
+        ticket,
+        peer_id,
+        expires_in_ms: super::tickets::TICKET_TTL_MS,
+    }))
+}
+
+/// `POST /api/docs` body.
+#[derive(Debug, Deserialize)]
+pub struct RegisterRequest {
+    /// automerge-repo document id (bs58check), chosen by the device that created it.
+    id: String,
+    /// Registry kind name.
+    kind: String,
+    /// Owning team; a trainer's defaults to their own.
+    #[serde(default)]
+    team_id: Option<String>,
+    /// Assigned users (the visiting pair of a visit case).
+    #[serde(default)]
+    members: Vec<String>,
+}
+
+/// Registers a new document before its first sync. Repeating the same registration is
+/// harmless (a device retries after a lost answer); a different one for a taken id is refused.
+pub async fn register(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Json(request): Json<RegisterRequest>,
+) -> Result<StatusCode, AppError> {
+    if samod::DocumentId::from_str(&request.id).is_err() {
+        return Err(AppError::BadRequest(
+            "文書IDの形式が正しくありません。".to_owned(),
+        ));
+    }
+    let kind = DocKind::parse(&request.kind)
+        .ok_or_else(|| AppError::BadRequest("文書の種類が正しくありません。".to_owned()))?;
+    let user = auth.session.user.clone();
+    let team_id = request.team_id.clone().or_else(|| {
+        (user.role == Role::Trainer)
+            .then(|| user.team_id.clone())
+            .flatten()
+    });
+    if !may_create(&user, kind, team_id.as_deref()) {
+        return Err(AppError::Forbidden);
+    }
+    let members = request.members;
+    if kind == DocKind::VisitCase && user.role == Role::Visitor && !members.contains(&user.id) {
+        return Err(AppError::BadRequest(
+            "訪問支援員は自分が担当する事例だけを登録できます。".to_owned(),
+        ));
+    }
+    let id = request.id;
+    let created = state
+        .db
+        .call(move |conn| -> Result<StatusCode, AppError> {
+            for member in &members {
+                match User::get(conn, member)? {
+                    Some(found) if found.role == Role::Visitor || kind != DocKind::VisitCase => {}
+                    _ => {
+                        return Err(AppError::BadRequest(
+                            "担当者に指定できない利用者が含まれています。".to_owned(),
+                        ));
+                    }
+                }
+            }
+            let now = now_ms();
+            if registry::register(conn, &id, kind, team_id.as_deref(), &user.id, &members, now)? {
+                return Ok(StatusCode::CREATED);
+            }
+            // Already registered: the same registration repeated is fine.
+            match registry::facts(conn, &id, &user.id)? {
+                Some(facts)
+                    if facts.kind == kind && decide(&user, Some(&facts)) != Access::None =>
+                {
+                    Ok(StatusCode::OK)
+                }
+                _ => Err(AppError::Conflict),
+            }
+        })
+        .await?;
+    if created == StatusCode::CREATED {
+        state.sync.access_changed();
+    }
+    Ok(created)
+}
+
+/// `GET /api/sync/manifest?since=…`
+#[derive(Debug, Deserialize)]
+pub struct ManifestQuery {
+    /// The `cursor` of the previous manifest; 0 or absent for everything.
+    #[serde(default)]
+    since: i64,
+}
+
+/// The documents a user may see that changed since a cursor.
+#[derive(Debug, Serialize)]
+pub struct Manifest {
+    /// Pass as `since` next time.
+    cursor: i64,
+    /// Changed documents with their stored heads.
+    documents: Vec<DocEntry>,
+}
+
+/// Lists what changed for this user since `since`, with heads, so a device syncs only those.
+pub async fn manifest(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Query(query): Query<ManifestQuery>,
+) -> Result<Json<Manifest>, AppError> {
+    let user = auth.session.user;
+    let since = query.since;
+    let documents = state
+        .db
+        .call(move |conn| -> Result<Vec<DocEntry>, AppError> {
+            Ok(registry::changed_since(conn, &user.id, since)?
+                .into_iter()
+                .filter(|(_, facts)| decide(&user, Some(facts)) != Access::None)
+                .map(|(entry, _)| entry)
+                .collect())
+        })
+        .await?;
+    let cursor = documents
+        .iter()
+        .map(|d| d.updated_at)
+        .max()
+        .unwrap_or(since);
+    Ok(Json(Manifest { cursor, documents }))
+}
+
+/// `POST /api/sync/confirm` body.
+#[derive(Debug, Deserialize)]
+pub struct ConfirmRequest {
+    documents: Vec<ConfirmEntry>,
+}
+
+/// One document and the heads the device wants confirmed.
+#[derive(Debug, Deserialize)]
+pub struct ConfirmEntry {
+    id: String,
+    heads: Vec<String>,
+}
+
+/// Which documents have every asked-for head durably stored.
+#[derive(Debug, Default, Serialize)]
+pub struct ConfirmResponse {
+    /// Every head is in the database.
+    stored: Vec<String>,
+    /// Some head is not (yet) in the database, or the document is not visible to this user.
+    missing: Vec<String>,
+}
+
+/// The most documents one confirm call may ask about.
+pub const MAX_CONFIRM_DOCUMENTS: usize = 1000;
+
+/// Answers from the database, not from samod's memory: a head counts as stored only when the
+/// change is in a committed SQLite row (`synchronous = FULL`, so it is on disk).
+pub async fn confirm(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Json(request): Json<ConfirmRequest>,
+) -> Result<Json<ConfirmResponse>, AppError> {
+    if request.documents.len() > MAX_CONFIRM_DOCUMENTS {
+        return Err(AppError::BadRequest(format!(
+            "一度に確認できる文書は{MAX_CONFIRM_DOCUMENTS}件までです。"
+        )));
+    }
+    let user = auth.session.user;
+    let mut answer = ConfirmResponse::default();
+    for entry in request.documents {
+        let user = user.clone();
+        let id = entry.id.clone();
+        let visible = state
+            .db
+            .call(move |conn| -> Result<bool, AppError> {
+                let facts = registry::facts(conn, &id, &user.id)?;
+                Ok(decide(&user, facts.as_ref()) != Access::None)
+            })
+            .await?;
+        let stored = visible && state.sync.heads_stored(&entry.id, &entry.heads).await?;
+        if stored {
+            answer.stored.push(entry.id);
+        } else {
+            answer.missing.push(entry.id);
+        }
+    }
+    Ok(Json(answer))
+}

@@ -1,0 +1,102 @@
+//! samod's share policy backed by the registry: for every (document, peer) pair samod asks, the
+//! answer comes from [`crate::access::decide`] over the registry and the peer's user.
+//!
+//! The answer is a stream: the current decision first, then a fresh one each time access may
+//! have changed (a document registered, a member assigned, a user disabled), so a change applies
+//! to connections that are already open. samod ignores identical consecutive decisions.
+
+use futures::Stream;
+use samod::{DocumentId, PeerId, ShareConfig};
+use tokio::sync::broadcast;
+
+use super::tickets::Tickets;
+use crate::{
+    Db,
+    access::{Access, decide},
+    accounts::{AccountsError, User},
+    registry,
+};
+
+/// The registry-backed share policy.
+#[derive(Clone, Debug)]
+pub struct RegistryPolicy {
+    db: Db,
+    tickets: Tickets,
+    changed: broadcast::Sender<()>,
+}
+
+impl RegistryPolicy {
+    /// A policy answering from `db` for peers known to `tickets`.
+    pub fn new(db: Db, tickets: Tickets, changed: broadcast::Sender<()>) -> Self {
+        Self {
+            db,
+            tickets,
+            changed,
+        }
+    }
+
+    /// What `peer_id` may do with `doc_id` now.
+    pub async fn access(&self, doc_id: &str, peer_id: &str) -> Access {
+        let Some(owner) = self.tickets.owner(peer_id) else {
+            return Access::None;
+        };
+        let doc_id = doc_id.to_owned();
+        let decision = self
+            .db
+            .call(move |conn| -> Result<Access, AccountsError> {
+                let Some(user) = User::get(conn, &owner.user_id)? else {
+                    return Ok(Access::None);
+                };
+                let facts = registry::facts(conn, &doc_id, &user.id)?;
+                Ok(decide(&user, facts.as_ref()))
+            })
+            .await;
+        decision.unwrap_or_else(|error| {
+            // Failing closed: a database error denies rather than grants.
+            tracing::error!(%error, "share policy lookup failed; denying");
+            Access::None
+        })
+    }
+}
+
+fn share_config(access: Access) -> ShareConfig {
+    // Devices ask for what they need (the manifest tells them); the server never pushes documents
+    // a peer did not ask for, so nothing is announced.
+    match access {
+        Access::None => ShareConfig::none(),
+        Access::ReadOnly => ShareConfig::read_only().with_announce(false),
+        Access::ReadWrite => ShareConfig::read_write().with_announce(false),
+    }
+}
+
+impl samod::SharePolicy for RegistryPolicy {
+    fn share(
+        &self,
+        doc_id: DocumentId,
+        peer_id: PeerId,
+    ) -> impl Stream<Item = ShareConfig> + Send + 'static {
+        // Subscribe before the first lookup so a change between the two is not missed.
+        let updates = self.changed.subscribe();
+        let policy = self.clone();
+        let doc = doc_id.to_string();
+        let peer = peer_id.to_string();
+        futures::stream::unfold(
+            (policy, updates, true),
+            move |(policy, mut updates, first)| {
+                let doc = doc.clone();
+                let peer = peer.clone();
+                async move {
+                    if !first {
+                        match updates.recv().await {
+                            Ok(()) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                            Err(broadcast::error::RecvError::Closed) => return None,
+                        }
+                    }
+                    let access = policy.access(&doc, &peer).await;
+                    tracing::debug!(%doc, %peer, ?access, "share decision");
+                    Some((share_config(access), (policy, updates, false)))
+                }
+            },
+        )
+    }
+}

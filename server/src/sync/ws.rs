@@ -1,0 +1,87 @@
+//! The sync WebSocket: `GET /api/sync/ws?ticket=…` upgrades to the automerge-repo protocol v1,
+//! served by samod.
+//!
+//! Before the upgrade: the ticket is redeemed (single use, bound to a peer id) and the `Origin`
+//! is checked. A browser always sends `Origin`; it must be this server's own (or an allowed one).
+//! A request without `Origin` is a non-browser client and is accepted only for a ticket obtained
+//! with a bearer token, which no web page can hold.
+
+use axum::{
+    extract::{Query, State, WebSocketUpgrade},
+    http::HeaderMap,
+    response::Response,
+};
+use futures::StreamExt as _;
+use samod::PeerId;
+use serde::Deserialize;
+
+use crate::{
+    AppState,
+    http::{AppError, auth::Credential, origin::origin_allowed},
+};
+
+/// The largest WebSocket message accepted: a sync message for one record (documents stay under
+/// ~10 KB, DESIGN.md) with a wide margin for a first sync of a large roster.
+pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// `?ticket=…`
+#[derive(Debug, Deserialize)]
+pub struct TicketQuery {
+    ticket: String,
+}
+
+/// Redeems the ticket, checks the origin and hands the socket to samod.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    Query(query): Query<TicketQuery>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, AppError> {
+    let Some((peer_id, owner)) = state.sync.tickets.redeem(&query.ticket) else {
+        tracing::info!("sync upgrade refused: unknown, used or expired ticket");
+        return Err(AppError::Unauthenticated);
+    };
+    let origin_ok = match origin_allowed(&headers, &state.config) {
+        Some(allowed) => allowed,
+        None => owner.credential == Credential::Bearer,
+    };
+    if !origin_ok {
+        state.sync.tickets.forget(&peer_id);
+        tracing::warn!(user = %owner.user_id, "sync upgrade refused: foreign or missing Origin");
+        return Err(AppError::ForeignOrigin);
+    }
+    let sync = state.sync.clone();
+    Ok(upgrade
+        .max_message_size(MAX_MESSAGE_BYTES)
+        .max_frame_size(MAX_MESSAGE_BYTES)
+        .on_upgrade(move |socket| async move {
+            tracing::info!(peer = %peer_id, user = %owner.user_id, device = %owner.device_id, "sync connected");
+            match sync
+                .acceptor
+                .accept_axum(socket, Some(PeerId::from(peer_id.as_str())))
+            {
+                Ok(connection) => {
+                    // Subscribe before waiting, so a disconnect right after the handshake is
+                    // seen; one before it shows up as the handshake's error.
+                    let mut events = connection.events();
+                    match connection.handshake_complete().await {
+                        Err(reason) => {
+                            tracing::info!(peer = %peer_id, ?reason, "sync ended before its handshake");
+                        }
+                        Ok(_) => {
+                            while let Some(event) = events.next().await {
+                                if let samod::AcceptorEvent::ClientDisconnected { reason, .. } = event {
+                                    tracing::info!(peer = %peer_id, ?reason, "sync disconnected");
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                }
+                Err(samod::Stopped) => {
+                    tracing::warn!(peer = %peer_id, "sync refused: the repo is stopping");
+                }
+            }
+            sync.tickets.forget(&peer_id);
+        }))
+}

@@ -1,0 +1,389 @@
+//! Sync through the real server: samod peers over real WebSockets, tickets, the share policy
+//! backed by the registry, and the confirm call reading back from SQLite.
+
+use std::time::Duration;
+
+use automerge::{ReadDoc as _, transaction::Transactable as _};
+use nimo_server::accounts::Role;
+use nimo_tests::{TestServer, samod_peer};
+
+/// Polls `confirm` until the server says `heads` of `doc_id` are stored, or gives up.
+async fn wait_until_stored(
+    client: &nimo_tests::ApiClient,
+    doc_id: &str,
+    heads: &[String],
+) -> anyhow::Result<bool> {
+    for _ in 0..100 {
+        let (_, answer) = client
+            .post(
+                "/api/sync/confirm",
+                serde_json::json!({ "documents": [{ "id": doc_id, "heads": heads }] }),
+            )
+            .await?;
+        if answer["stored"].as_array().is_some_and(|s| !s.is_empty()) {
+            return Ok(true);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(false)
+}
+
+fn hex_heads(doc: &automerge::Automerge) -> Vec<String> {
+    doc.get_heads().iter().map(ToString::to_string).collect()
+}
+
+#[tokio::test]
+async fn a_registered_session_syncs_and_is_confirmed_from_the_database() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    server
+        .add_user("trainer", Role::Trainer, Some("仙南"), false)
+        .await?;
+    let trainer = server.api_client("trainer").await?;
+    let peer = samod_peer(&trainer).await?;
+    let handle = peer
+        .create_with(|tx| tx.put(automerge::ROOT, "title", "心のサポーター養成研修"))
+        .await?;
+    let doc_id = handle.document_id().to_string();
+    assert_eq!(
+        trainer.register(&doc_id, "training_session", &[]).await?,
+        reqwest::StatusCode::CREATED
+    );
+    peer.connect().await?;
+    let heads = handle.with_document(|doc| hex_heads(doc));
+    assert!(
+        wait_until_stored(&trainer, &doc_id, &heads).await?,
+        "the server confirms the heads"
+    );
+    // A fresh peer of the same team reads it back from the server.
+    let colleague_login = "colleague";
+    server
+        .add_user(colleague_login, Role::Trainer, Some("仙南"), false)
+        .await?;
+    let colleague = server.api_client(colleague_login).await?;
+    let reader = samod_peer(&colleague).await?;
+    reader.connect().await?;
+    let found = reader
+        .find(&doc_id)
+        .await?
+        .expect("the colleague receives the session");
+    let title = found.with_document(|doc| {
+        doc.get(automerge::ROOT, "title")
+            .ok()
+            .flatten()
+            .and_then(|(value, _)| value.into_string().ok())
+    });
+    assert_eq!(title.as_deref(), Some("心のサポーター養成研修"));
+    server.stop().await
+}
+
+#[tokio::test]
+async fn a_trainer_never_receives_a_visit_case() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let visitor = server
+        .add_user("visitor1", Role::Visitor, None, false)
+        .await?;
+    let partner = server
+        .add_user("visitor2", Role::Visitor, None, false)
+        .await?;
+    server
+        .add_user("trainer", Role::Trainer, Some("仙南"), false)
+        .await?;
+    server
+        .add_user("outsider", Role::Visitor, None, false)
+        .await?;
+    let visitor_client = server.api_client("visitor1").await?;
+    let peer = samod_peer(&visitor_client).await?;
+    let handle = peer
+        .create_with(|tx| tx.put(automerge::ROOT, "patient_code", "P-0001"))
+        .await?;
+    let doc_id = handle.document_id().to_string();
+    let members = [visitor.id.as_str(), partner.id.as_str()];
+    assert_eq!(
+        visitor_client
+            .register(&doc_id, "visit_case", &members)
+            .await?,
+        reqwest::StatusCode::CREATED
+    );
+    peer.connect().await?;
+    let heads = handle.with_document(|doc| hex_heads(doc));
+    assert!(wait_until_stored(&visitor_client, &doc_id, &heads).await?);
+
+    for login in ["trainer", "outsider"] {
+        let client = server.api_client(login).await?;
+        let other = samod_peer(&client).await?;
+        other.connect().await?;
+        assert!(
+            other.find(&doc_id).await?.is_none(),
+            "{login} must not receive the visit case"
+        );
+        let (_, answer) = client
+            .post(
+                "/api/sync/confirm",
+                serde_json::json!({ "documents": [{ "id": doc_id, "heads": heads }] }),
+            )
+            .await?;
+        assert_eq!(answer["stored"], serde_json::json!([]), "{login}: {answer}");
+        let manifest = client.get("/api/sync/manifest").await?;
+        assert_eq!(
+            manifest["documents"],
+            serde_json::json!([]),
+            "{login}: {manifest}"
+        );
+    }
+    // The partner receives it.
+    let partner_client = server.api_client("visitor2").await?;
+    let partner_peer = samod_peer(&partner_client).await?;
+    partner_peer.connect().await?;
+    assert!(partner_peer.find(&doc_id).await?.is_some());
+    server.stop().await
+}
+
+#[tokio::test]
+async fn a_read_only_peers_changes_are_not_applied() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let visitor = server
+        .add_user("visitor1", Role::Visitor, None, false)
+        .await?;
+    let partner = server
+        .add_user("visitor2", Role::Visitor, None, false)
+        .await?;
+    server.add_user("office", Role::Office, None, true).await?;
+    let visitor_client = server.api_client("visitor1").await?;
+    let peer = samod_peer(&visitor_client).await?;
+    let handle = peer
+        .create_with(|tx| tx.put(automerge::ROOT, "notes", "傾聴"))
+        .await?;
+    let doc_id = handle.document_id().to_string();
+    visitor_client
+        .register(
+            &doc_id,
+            "visit_case",
+            &[visitor.id.as_str(), partner.id.as_str()],
+        )
+        .await?;
+    peer.connect().await?;
+    assert!(
+        wait_until_stored(
+            &visitor_client,
+            &doc_id,
+            &handle.with_document(|d| hex_heads(d))
+        )
+        .await?
+    );
+
+    let office_client = server.api_client("office").await?;
+    let office = samod_peer(&office_client).await?;
+    office.connect().await?;
+    let office_handle = office
+        .find(&doc_id)
+        .await?
+        .expect("office with visit access reads it");
+    office_handle.with_document(|doc| {
+        let mut tx = doc.transaction();
+        tx.put(automerge::ROOT, "notes", "書き換え")
+            .expect("local edit");
+        tx.commit();
+    });
+    let office_heads = office_handle.with_document(|d| hex_heads(d));
+    assert!(
+        !wait_until_stored(&office_client, &doc_id, &office_heads).await?,
+        "the office's change must not be stored"
+    );
+    server.stop().await
+}
+
+#[tokio::test]
+async fn a_ticket_works_once() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    server
+        .add_user("trainer", Role::Trainer, Some("仙南"), false)
+        .await?;
+    let client = server.api_client("trainer").await?;
+    let (ticket, _) = client.ticket().await?;
+    let url = client.ws_url(&ticket);
+    let (first, _) = tokio_tungstenite::connect_async(url.as_str()).await?;
+    drop(first);
+    let second = tokio_tungstenite::connect_async(url.as_str()).await;
+    assert!(second.is_err(), "a used ticket is refused");
+    server.stop().await
+}
+
+#[tokio::test]
+async fn an_upgrade_from_a_foreign_origin_is_refused() -> anyhow::Result<()> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    let server = TestServer::start().await?;
+    server
+        .add_user("trainer", Role::Trainer, Some("仙南"), false)
+        .await?;
+    let client = server.api_client("trainer").await?;
+    let (ticket, _) = client.ticket().await?;
+    let mut request = client.ws_url(&ticket).into_client_request()?;
+    request
+        .headers_mut()
+        .insert("origin", "https://evil.example".parse()?);
+    let refused = tokio_tungstenite::connect_async(request).await;
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 403);
+        }
+        other => panic!("expected a 403, got {other:?}"),
+    }
+    server.stop().await
+}
+
+#[tokio::test]
+async fn registering_needs_a_valid_id_and_the_right_role() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    server
+        .add_user("trainer", Role::Trainer, Some("仙南"), false)
+        .await?;
+    server.add_user("admin2", Role::Admin, None, false).await?;
+    let trainer = server.api_client("trainer").await?;
+    assert_eq!(
+        trainer
+            .register("not-an-id", "training_session", &[])
+            .await?,
+        reqwest::StatusCode::BAD_REQUEST
+    );
+    let id = samod::DocumentId::try_from(nimo_server::accounts::random_bytes::<16>().to_vec())?
+        .to_string();
+    assert_eq!(
+        trainer.register(&id, "visit_case", &[]).await?,
+        reqwest::StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        trainer.register(&id, "training_session", &[]).await?,
+        reqwest::StatusCode::CREATED
+    );
+    assert_eq!(
+        trainer.register(&id, "training_session", &[]).await?,
+        reqwest::StatusCode::OK,
+        "repeating a registration is harmless"
+    );
+    let admin = server.api_client("admin2").await?;
+    assert_eq!(
+        admin.register(&id, "training_session", &[]).await?,
+        reqwest::StatusCode::FORBIDDEN
+    );
+    server.stop().await
+}
+
+#[tokio::test]
+async fn a_stored_session_is_projected_and_listed_in_the_manifest() -> anyhow::Result<()> {
+    use nimo_shared::{
+        AttendeeId, DeviceId, Timestamp, doc,
+        records::{roster, training::*},
+    };
+    let server = TestServer::start().await?;
+    server
+        .add_user("trainer", Role::Trainer, Some("女川"), false)
+        .await?;
+    let trainer = server.api_client("trainer").await?;
+    let at: Timestamp = "2025-06-01T10:00:00+09:00".parse()?;
+    let session = TrainingSession {
+        course: TrainingKind::KokoroSupporter,
+        audience: Some(Audience::Community),
+        scope: None,
+        host: Host::CoHosted("女川町".parse()?),
+        date: "2025-06-01".parse()?,
+        start: "10:00".parse()?,
+        end: "12:00".parse()?,
+        venue: "女川町まちなか交流館".into(),
+        venue_municipality: "女川町".parse()?,
+        trainers: ["講師 一郎".to_owned()].into(),
+        capacity: 40,
+        roster: Default::default(),
+    };
+    let mut document = doc::create(
+        &session,
+        DeviceId::from_random_bytes([7; 16]).actor_id(),
+        at,
+    )?;
+    for (n, kana) in ["みやぎ はなこ", "おながわ たろう", "いしのまき じろう"]
+        .iter()
+        .enumerate()
+    {
+        let id = AttendeeId::from_random_bytes([u8::try_from(n)? + 1; 16]);
+        let person = Person {
+            name: format!("参加者{n}"),
+            kana: (*kana).to_owned(),
+            affiliation: Affiliation::CommunityResident,
+            residence: Some("女川町".parse()?),
+            workplace: None,
+            birth_year: None,
+        };
+        roster::add_attendee(&mut document, id, person, at)?;
+        roster::check_in(&mut document, id, at, &"trainer-1".parse()?)?;
+        if n < 2 {
+            roster::mark_completed(&mut document, id, true, at)?;
+        }
+    }
+    let heads = hex_heads(&document);
+    let peer = samod_peer(&trainer).await?;
+    let handle = peer.create_doc(document).await?;
+    let doc_id = handle.document_id().to_string();
+    trainer.register(&doc_id, "training_session", &[]).await?;
+    peer.connect().await?;
+    assert!(wait_until_stored(&trainer, &doc_id, &heads).await?);
+
+    // The projection runs after the write; give it a moment.
+    let mut counts = (0, 0, 0);
+    for _ in 0..100 {
+        counts = server
+            .state
+            .db
+            .call(
+                move |conn| -> Result<(i64, i64, i64), nimo_server::db::DbError> {
+                    Ok(conn.query_row(
+                        "SELECT COUNT(*), SUM(checked_in), SUM(completed) FROM proj_attendees",
+                        [],
+                        |r| {
+                            Ok((
+                                r.get(0)?,
+                                r.get::<_, Option<i64>>(1)?.unwrap_or(0),
+                                r.get::<_, Option<i64>>(2)?.unwrap_or(0),
+                            ))
+                        },
+                    )?)
+                },
+            )
+            .await?;
+        if counts == (3, 3, 2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        counts,
+        (3, 3, 2),
+        "three attendees, all present, two completed"
+    );
+    let manifest = trainer.get("/api/sync/manifest").await?;
+    let entry = &manifest["documents"][0];
+    assert_eq!(entry["id"], doc_id.as_str());
+    assert_eq!(entry["heads"], serde_json::json!(heads));
+    // Nothing changed since the cursor: an empty manifest.
+    let cursor = manifest["cursor"].as_i64().expect("cursor");
+    let again = trainer
+        .get(&format!("/api/sync/manifest?since={cursor}"))
+        .await?;
+    assert_eq!(again["documents"], serde_json::json!([]));
+
+    // The tables are derived: a rebuild from the chunks gives the same rows.
+    let rebuilt =
+        nimo_server::projection::rebuild(&server.state.db, &server.state.sync.store).await?;
+    assert_eq!(rebuilt, 1);
+    let after: (i64, i64) = server
+        .state
+        .db
+        .call(|conn| -> Result<(i64, i64), nimo_server::db::DbError> {
+            Ok(conn.query_row(
+                "SELECT COUNT(*), SUM(completed) FROM proj_attendees",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?)
+        })
+        .await?;
+    assert_eq!(after, (3, 2));
+    server.stop().await
+}

@@ -86,6 +86,7 @@ pub mod instant;
 pub mod records;
 pub mod reference;
 pub mod storage;
+pub mod sync;
 
 pub use date::{Date, TimeOfDay};
 pub use doc::{DocKind, Record};

@@ -40,7 +40,21 @@ async function connect() {
 }
 
 // Writes a typed tree (as produced by the Rust side) into an Automerge draft, keeping every
-// scalar's exact type so that nimo's autosurgeon schema hydrates it.
+// scalar's exact type so that nimo's autosurgeon schema hydrates it. Objects are created empty
+// and filled through the draft: Automerge's conversion of a nested plain object turns a Uint
+// inside it into a map, so typed scalars are only ever assigned directly.
+function write(target, key, node) {
+  if (node.type === "map") {
+    target[key] = {};
+    for (const [k, v] of Object.entries(node.entries)) write(target[key], k, v);
+  } else if (node.type === "list") {
+    target[key] = [];
+    node.items.forEach((item, index) => write(target[key], index, item));
+  } else {
+    target[key] = scalar(node);
+  }
+}
+
 function scalar(node) {
   switch (node.type) {
     case "str": return new A.ImmutableString(node.value);
@@ -52,8 +66,6 @@ function scalar(node) {
     case "timestamp": return new Date(node.value);
     case "counter": return new A.Counter(node.value);
     case "text": return node.value;
-    case "map": return Object.fromEntries(Object.entries(node.entries).map(([k, v]) => [k, scalar(v)]));
-    case "list": return node.items.map(scalar);
     default: fail(`unknown node type ${node.type}`);
   }
 }
@@ -66,7 +78,7 @@ async function push(kind, treeFile) {
   const repo = new Repo({ network: [], peerId, sharePolicy: async () => true });
   const handle = repo.create();
   handle.change((doc) => {
-    for (const [key, value] of Object.entries(tree.entries)) doc[key] = scalar(value);
+    for (const [key, value] of Object.entries(tree.entries)) write(doc, key, value);
   });
   await api("/api/docs", { id: handle.documentId, kind });
   repo.networkSubsystem.addNetworkAdapter(adapter);
@@ -82,7 +94,12 @@ async function push(kind, treeFile) {
 
 async function fetchDocument(documentId) {
   const { peerId, adapter } = await connect();
-  const repo = new Repo({ network: [adapter], peerId, sharePolicy: async () => false });
+  const repo = new Repo({ network: [], peerId, sharePolicy: async () => true });
+  // Ask only once the server is a peer: a request made before the handshake finds nobody to ask
+  // and reports the document unavailable.
+  const connected = new Promise((resolve) => repo.networkSubsystem.once("peer", resolve));
+  repo.networkSubsystem.addNetworkAdapter(adapter);
+  await connected;
   const handle = await repo.find(`automerge:${documentId}`);
   const doc = handle.doc();
   console.log(JSON.stringify({

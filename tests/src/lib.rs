@@ -142,6 +142,11 @@ pub struct ApiClient {
 }
 
 impl ApiClient {
+    /// The bearer token, for handing to another client (the JavaScript interop peer).
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
     /// A request to `path` with the bearer token.
     pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.http

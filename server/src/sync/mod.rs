@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod policy;
+pub mod rate;
 pub mod tickets;
 pub mod ws;
 

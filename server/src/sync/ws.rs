@@ -7,18 +7,72 @@
 //! with a bearer token, which no web page can hold.
 
 use axum::{
-    extract::{Query, State, WebSocketUpgrade},
+    extract::{
+        Query, State, WebSocketUpgrade,
+        ws::{Message, WebSocket},
+    },
     http::HeaderMap,
     response::Response,
 };
-use futures::StreamExt as _;
+use futures::{SinkExt as _, StreamExt as _};
 use samod::PeerId;
 use serde::Deserialize;
 
+use super::rate::{Bucket, RateLimit};
 use crate::{
     AppState,
+    accounts::now_ms,
     http::{AppError, auth::Credential, origin::origin_allowed},
 };
+
+/// Why a connection's frames stopped being read.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The socket failed.
+    #[error("websocket receive error: {0}")]
+    Socket(#[from] axum::Error),
+    /// A text frame: the protocol is binary CBOR only.
+    #[error("a text frame on the sync socket; the protocol is binary")]
+    Text,
+}
+
+/// samod's transport over an axum WebSocket, with the per-connection rate limit applied to
+/// incoming frames.
+fn transport(socket: WebSocket, peer_id: &str) -> samod::Transport {
+    let (sink, stream) = socket.split();
+    let peer = peer_id.to_owned();
+    let mut bucket = Bucket::new(RateLimit::default(), u64::try_from(now_ms()).unwrap_or(0));
+    let frames = stream
+        .filter_map(|message| async move {
+            match message {
+                Ok(Message::Binary(bytes)) => Some(Ok(bytes.to_vec())),
+                Ok(Message::Text(_)) => Some(Err(FrameError::Text)),
+                Ok(Message::Ping(_) | Message::Pong(_) | Message::Close(_)) => None,
+                Err(error) => Some(Err(FrameError::Socket(error))),
+            }
+        })
+        .then(move |frame| {
+            let wait = match &frame {
+                Ok(bytes) => bucket.take(u64::try_from(now_ms()).unwrap_or(0), bytes.len()),
+                Err(error) => {
+                    tracing::warn!(peer = %peer, %error, "closing a sync connection");
+                    std::time::Duration::ZERO
+                }
+            };
+            let peer = peer.clone();
+            async move {
+                if !wait.is_zero() {
+                    tracing::debug!(peer = %peer, ?wait, "sync connection over its rate; slowing it");
+                    tokio::time::sleep(wait).await;
+                }
+                frame
+            }
+        })
+        .boxed();
+    let sink = sink
+        .with(|bytes: Vec<u8>| async move { Ok::<_, axum::Error>(Message::Binary(bytes.into())) });
+    samod::Transport::new(frames, Box::pin(sink))
+}
 
 /// The largest WebSocket message accepted: a sync message for one record (documents stay under
 /// ~10 KB, DESIGN.md) with a wide margin for a first sync of a large roster.
@@ -56,10 +110,9 @@ pub async fn upgrade(
         .max_frame_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| async move {
             tracing::info!(peer = %peer_id, user = %owner.user_id, device = %owner.device_id, "sync connected");
-            match sync
-                .acceptor
-                .accept_axum(socket, Some(PeerId::from(peer_id.as_str())))
-            {
+            let transport =
+                transport(socket, &peer_id).with_expected_peer_id(PeerId::from(peer_id.as_str()));
+            match sync.acceptor.accept(transport) {
                 Ok(connection) => {
                     // Subscribe before waiting, so a disconnect right after the handshake is
                     // seen; one before it shows up as the handshake's error.

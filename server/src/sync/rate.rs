@@ -1,0 +1,116 @@
+//! A per-connection token bucket for sync frames: a flood from one device is slowed (its frames
+//! are read later, so TCP pushes back on it) without affecting anyone else's connection.
+
+use std::time::Duration;
+
+/// Limits, per connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Frames per second sustained.
+    pub frames_per_second: u32,
+    /// Frames allowed in a burst (a first sync of many documents).
+    pub frame_burst: u32,
+    /// Bytes per second sustained.
+    pub bytes_per_second: u32,
+    /// Bytes allowed in a burst.
+    pub byte_burst: u32,
+}
+
+impl Default for RateLimit {
+    /// Generous for a real device (a month offline pushes 200 documents in a few seconds, and
+    /// the bench's W1 sends ~200 frames of ~4 KB), tight enough that one socket cannot starve
+    /// the server.
+    fn default() -> Self {
+        Self {
+            frames_per_second: 500,
+            frame_burst: 2_000,
+            bytes_per_second: 4 * 1024 * 1024,
+            byte_burst: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// The bucket's state; time is passed in (milliseconds), so it is tested without a clock.
+#[derive(Clone, Debug)]
+pub struct Bucket {
+    limit: RateLimit,
+    frames: f64,
+    bytes: f64,
+    last_ms: u64,
+}
+
+impl Bucket {
+    /// A full bucket at `now_ms`.
+    pub fn new(limit: RateLimit, now_ms: u64) -> Self {
+        Self {
+            limit,
+            frames: f64::from(limit.frame_burst),
+            bytes: f64::from(limit.byte_burst),
+            last_ms: now_ms,
+        }
+    }
+
+    /// Takes one frame of `len` bytes at `now_ms` and says how long to wait before reading the
+    /// next one (zero while within the limits).
+    pub fn take(&mut self, now_ms: u64, len: usize) -> Duration {
+        let elapsed = now_ms.saturating_sub(self.last_ms) as f64 / 1000.0;
+        self.last_ms = self.last_ms.max(now_ms);
+        let limit = self.limit;
+        self.frames = (self.frames + elapsed * f64::from(limit.frames_per_second))
+            .min(f64::from(limit.frame_burst))
+            - 1.0;
+        self.bytes = (self.bytes + elapsed * f64::from(limit.bytes_per_second))
+            .min(f64::from(limit.byte_burst))
+            - len as f64;
+        let frame_wait = (-self.frames).max(0.0) / f64::from(limit.frames_per_second);
+        let byte_wait = (-self.bytes).max(0.0) / f64::from(limit.bytes_per_second);
+        Duration::from_secs_f64(frame_wait.max(byte_wait))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SMALL: RateLimit = RateLimit {
+        frames_per_second: 10,
+        frame_burst: 5,
+        bytes_per_second: 1000,
+        byte_burst: 2000,
+    };
+
+    #[test]
+    fn a_burst_within_the_limit_waits_for_nothing() {
+        let mut bucket = Bucket::new(SMALL, 0);
+        for _ in 0..5 {
+            assert_eq!(bucket.take(0, 10), Duration::ZERO);
+        }
+    }
+
+    #[test]
+    fn frames_beyond_the_burst_are_spaced_at_the_sustained_rate() {
+        let mut bucket = Bucket::new(SMALL, 0);
+        for _ in 0..5 {
+            bucket.take(0, 10);
+        }
+        assert_eq!(bucket.take(0, 10), Duration::from_millis(100));
+        assert_eq!(bucket.take(0, 10), Duration::from_millis(200));
+    }
+
+    #[test]
+    fn large_frames_are_slowed_by_bytes() {
+        let mut bucket = Bucket::new(SMALL, 0);
+        assert_eq!(bucket.take(0, 2000), Duration::ZERO);
+        assert_eq!(bucket.take(0, 500), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn the_bucket_refills_with_time() {
+        let mut bucket = Bucket::new(SMALL, 0);
+        for _ in 0..6 {
+            bucket.take(0, 10);
+        }
+        // After a second the deficit is paid back and the bucket has refilled to its burst.
+        assert_eq!(bucket.take(1_000, 10), Duration::ZERO);
+    }
+}

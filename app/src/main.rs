@@ -1,10 +1,22 @@
-//! nimo's field app: a Leptos client-side-rendered PWA compiled to wasm.
+//! nimo's field app: a Leptos CSR progressive web app compiled to wasm.
 //!
-//! `main` only mounts the app; pages live in [`pages`].
+//! - [`pages`]: what people see; [`route`]: which page the path shows.
+//! - [`sync`]: the browser driver of `nimo_shared::sync::SyncClient` (WebSocket, fetch, timers)
+//!   and the signals the pages read.
+//! - [`store`]: IndexedDB (document chunks and small values).
+//!
+//! `main` only mounts the app.
 
 mod pages;
+mod route;
+mod store;
+mod sync;
 
 fn main() {
     console_error_panic_hook::set_once();
+    // The app-wide signals are created here, outside any component's owner: created lazily
+    // inside a component, they would be disposed with it.
+    let _ = sync::signals();
+    let _ = route::current();
     leptos::mount::mount_to_body(pages::App);
 }

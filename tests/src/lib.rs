@@ -1,6 +1,8 @@
 //! Helpers for nimo's cross-crate integration tests: the real server, started in-process on
 //! 127.0.0.1:0 with a temporary data directory, reached over real TCP.
 
+pub mod native_client;
+pub mod server_process;
 pub mod typed_tree;
 
 use std::{net::SocketAddr, path::Path};
@@ -118,6 +120,41 @@ impl TestServer {
         })
     }
 
+    /// Stops serving but keeps the data directory, so [`TestServer::serve_again`] can bring
+    /// the same database back (devices see the server go away and return).
+    pub async fn stop_serving(&mut self) -> anyhow::Result<()> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await??;
+        }
+        Ok(())
+    }
+
+    /// Serves again on the same address and data directory after
+    /// [`TestServer::stop_serving`]; clients made earlier keep working (their sessions are in
+    /// the database).
+    pub async fn serve_again(&mut self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.task.is_none(), "the server is still serving");
+        let config = Config {
+            listen: self.address,
+            ..(*self.state.config).clone()
+        };
+        let listener = TcpListener::bind(self.address).await?;
+        self.state = AppState::open(config).await?;
+        let (shutdown, stopped) = oneshot::channel();
+        self.task = Some(tokio::spawn(nimo_server::serve(
+            self.state.clone(),
+            listener,
+            async {
+                let _ = stopped.await;
+            },
+        )));
+        self.shutdown = Some(shutdown);
+        Ok(())
+    }
+
     /// Stops the server gracefully and waits for it.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(shutdown) = self.shutdown.take() {
@@ -142,6 +179,36 @@ pub struct ApiClient {
 }
 
 impl ApiClient {
+    /// Logs in to the server at `base` (e.g. `http://127.0.0.1:41234`) as an API client.
+    pub async fn login(base: &str, login: &str, password: &str) -> anyhow::Result<Self> {
+        let http = reqwest::Client::new();
+        let response: serde_json::Value = http
+            .post(format!("{base}/api/login"))
+            .json(&serde_json::json!({ "login": login, "password": password, "client": "api" }))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let token = response["token"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("no token in {response}"))?
+            .to_owned();
+        Ok(Self {
+            base: base.to_owned(),
+            token,
+            http,
+        })
+    }
+
+    /// The same session at another base URL (a server restarted on a new port).
+    pub fn with_base(&self, base: &str) -> Self {
+        Self {
+            base: base.to_owned(),
+            ..self.clone()
+        }
+    }
+
     /// The bearer token, for handing to another client (the JavaScript interop peer).
     pub fn token(&self) -> &str {
         &self.token

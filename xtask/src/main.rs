@@ -5,6 +5,7 @@ mod dist;
 mod process;
 mod serve;
 mod setup;
+mod soak;
 mod test;
 
 use std::path::{Path, PathBuf};
@@ -26,6 +27,9 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Run every check CI runs: format, lints, wasm32 builds, unit, integration and browser tests.
     Test(test::TestArgs),
+    /// Kill the release server with SIGKILL mid-sync many times (default 1000) and check that
+    /// every confirmed change survives.
+    Soak(soak::SoakArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -35,6 +39,7 @@ fn main() -> anyhow::Result<()> {
         Command::Build => dist::build(&root).map(|_| ()),
         Command::Serve(args) => serve::run(&root, &args),
         Command::Test(args) => test::run(&root, &args),
+        Command::Soak(args) => soak::run(&root, &args),
     }
 }
 

@@ -53,12 +53,21 @@ pub fn run(root: &Path, _args: &TestArgs) -> anyhow::Result<()> {
     doc.args(["doc", "--workspace", "--no-deps", "--exclude", "nimo-app"])
         .env("RUSTDOCFLAGS", "-D warnings");
     process::run(doc, root)?;
+    // The durability test kills the real server binary, so it is built before the tests run.
+    step(root, &["build", "--package", "nimo-server"])?;
     // The app has no native tests: its logic lives in `shared` and it is tested in the browser.
-    step(root, &["test", "--workspace", "--exclude", "nimo-app"])?;
+    let mut test = process::cargo();
+    test.args(["test", "--workspace", "--exclude", "nimo-app"])
+        .env("NIMO_SERVER_BIN", server_binary(root));
+    process::run(test, root)?;
 
     let dist = dist::build(root)?;
-    step(root, &["build", "--package", "nimo-server"])?;
     browser_tests(root, &chromium, &dist)
+}
+
+/// The debug server binary `cargo build --package nimo-server` makes.
+fn server_binary(root: &Path) -> std::path::PathBuf {
+    process::target_dir(root).join("debug/nimo-server")
 }
 
 fn step(root: &Path, args: &[&str]) -> anyhow::Result<()> {

@@ -2,6 +2,8 @@
 
 use leptos::prelude::*;
 
+use crate::route::{Link, Route};
+
 /// One way into the app, shown as a large card.
 struct Entry {
     title: &'static str,
@@ -27,14 +29,10 @@ const ENTRIES: [Entry; 3] = [
     },
 ];
 
-/// The root component.
+/// The start page.
 #[component]
-pub fn App() -> impl IntoView {
+pub fn StartPage() -> impl IntoView {
     view! {
-        <header class="masthead">
-            <h1>"nimo"</h1>
-            <p class="tagline">"にも包括 現場記録"</p>
-        </header>
         <main class="start">
             <p class="lead">
                 "精神障害にも対応した地域包括ケアシステム(宮城県)の研修・訪問支援・集計のための記録アプリです。"
@@ -53,6 +51,9 @@ pub fn App() -> impl IntoView {
                     })
                     .collect_view()}
             </ul>
+            <p class="actions">
+                <Link route=Route::Trainer class="button">"研修の受付を始める"</Link>
+            </p>
         </main>
     }
 }

@@ -14,16 +14,4 @@ pub enum SqliteStoreError {
     /// A chunk operation failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// A document's stored chunks do not load as Automerge: a chunk is damaged, something
-    /// other than samod wrote it, or changes are missing their dependencies.
-    #[error("the {chunk_count} stored chunks of document {doc_id} do not load")]
-    CorruptDocument {
-        /// The document.
-        doc_id: String,
-        /// How many chunks it has.
-        chunk_count: usize,
-        /// Automerge's complaint (boxed: it is large, and this is the rare path).
-        #[source]
-        source: Box<automerge::AutomergeError>,
-    },
 }

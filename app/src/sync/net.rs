@@ -1,0 +1,98 @@
+//! JSON over `fetch` to the app's own server (same origin, so the session cookie goes along).
+
+use serde::{Serialize, de::DeserializeOwned};
+use wasm_bindgen::{JsCast as _, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Headers, RequestInit, Response};
+
+use crate::store::idb::describe;
+
+/// Why a call failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetError {
+    /// No answer: offline, or the server is down.
+    Offline(String),
+    /// The server answered with an error status and this (Japanese) message.
+    Status(u16, String),
+    /// The answer was not the expected JSON.
+    BadAnswer(String),
+}
+
+impl NetError {
+    /// The text to show a person.
+    pub fn message_ja(&self) -> String {
+        match self {
+            NetError::Offline(_) => {
+                "サーバーに接続できません。電波のある場所でもう一度お試しください。".to_owned()
+            }
+            NetError::Status(401, _) => "ログイン名またはパスワードが違います。".to_owned(),
+            NetError::Status(_, message) if !message.trim().is_empty() => message.clone(),
+            NetError::Status(status, _) => format!("サーバーがエラーを返しました（{status}）。"),
+            NetError::BadAnswer(_) => "サーバーの応答を読み取れません。".to_owned(),
+        }
+    }
+}
+
+impl std::fmt::Display for NetError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NetError::Offline(why) => write!(f, "offline: {why}"),
+            NetError::Status(status, message) => write!(f, "HTTP {status}: {message}"),
+            NetError::BadAnswer(why) => write!(f, "bad answer: {why}"),
+        }
+    }
+}
+
+async fn call(method: &str, path: &str, body: Option<String>) -> Result<String, NetError> {
+    let offline = |e: JsValue| NetError::Offline(describe(&e));
+    let window = web_sys::window().ok_or_else(|| NetError::Offline("no window".into()))?;
+    let init = RequestInit::new();
+    init.set_method(method);
+    if let Some(body) = body {
+        let headers = Headers::new().map_err(offline)?;
+        headers
+            .set("Content-Type", "application/json")
+            .map_err(offline)?;
+        init.set_headers(&headers);
+        init.set_body(&JsValue::from_str(&body));
+    }
+    let response: Response = JsFuture::from(window.fetch_with_str_and_init(path, &init))
+        .await
+        .map_err(offline)?
+        .dyn_into()
+        .map_err(offline)?;
+    let text = JsFuture::from(response.text().map_err(offline)?)
+        .await
+        .map_err(offline)?
+        .as_string()
+        .unwrap_or_default();
+    if response.ok() {
+        Ok(text)
+    } else {
+        Err(NetError::Status(response.status(), text))
+    }
+}
+
+fn parse<R: DeserializeOwned>(text: &str) -> Result<R, NetError> {
+    serde_json::from_str(text).map_err(|e| NetError::BadAnswer(e.to_string()))
+}
+
+/// `POST path` with a JSON body, reading a JSON answer.
+pub async fn post_json<B: Serialize, R: DeserializeOwned>(
+    path: &str,
+    body: &B,
+) -> Result<R, NetError> {
+    let body = serde_json::to_string(body).map_err(|e| NetError::BadAnswer(e.to_string()))?;
+    parse(&call("POST", path, Some(body)).await?)
+}
+
+/// `POST path` with a JSON body, ignoring the answer's body.
+pub async fn post_json_unit<B: Serialize>(path: &str, body: &B) -> Result<(), NetError> {
+    let body = serde_json::to_string(body).map_err(|e| NetError::BadAnswer(e.to_string()))?;
+    call("POST", path, Some(body)).await.map(|_| ())
+}
+
+/// `GET path`, reading a JSON answer.
+pub async fn get_json<R: DeserializeOwned>(path: &str) -> Result<R, NetError> {
+    parse(&call("GET", path, None).await?)
+}

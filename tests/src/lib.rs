@@ -267,6 +267,24 @@ impl ApiClient {
         Ok(status)
     }
 
+    /// Polls `POST /api/sync/confirm` for up to five seconds until the server says every head in
+    /// `heads` of `doc_id` is durably stored; false if it never does.
+    pub async fn wait_until_stored(&self, doc_id: &str, heads: &[String]) -> anyhow::Result<bool> {
+        for _ in 0..100 {
+            let (_, answer) = self
+                .post(
+                    "/api/sync/confirm",
+                    serde_json::json!({ "documents": [{ "id": doc_id, "heads": heads }] }),
+                )
+                .await?;
+            if answer["stored"].as_array().is_some_and(|s| !s.is_empty()) {
+                return Ok(true);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        Ok(false)
+    }
+
     /// A fresh WebSocket ticket and its peer id.
     pub async fn ticket(&self) -> anyhow::Result<(String, String)> {
         let (status, body) = self.post("/api/sync/ticket", serde_json::json!({})).await?;
@@ -297,6 +315,11 @@ fn write_minimal_shell(dist: &Path) -> std::io::Result<()> {
     )?;
     std::fs::write(dist.join("boot-0123456789abcdef.js"), "export {};")?;
     std::fs::write(dist.join("manifest.webmanifest"), "{}")
+}
+
+/// A document's heads as the hex strings the API uses.
+pub fn hex_heads(doc: &automerge::Automerge) -> Vec<String> {
+    doc.get_heads().iter().map(ToString::to_string).collect()
 }
 
 /// A samod repository acting as a device: its peer id comes from a server ticket, and it

@@ -30,22 +30,6 @@ async fn server_closes_after(client: &ApiClient, frame: Message) -> anyhow::Resu
     Ok(closed.unwrap_or(false))
 }
 
-async fn heads_stored(client: &ApiClient, doc_id: &str, heads: &[String]) -> anyhow::Result<bool> {
-    for _ in 0..100 {
-        let (_, answer) = client
-            .post(
-                "/api/sync/confirm",
-                serde_json::json!({ "documents": [{ "id": doc_id, "heads": heads }] }),
-            )
-            .await?;
-        if answer["stored"].as_array().is_some_and(|s| !s.is_empty()) {
-            return Ok(true);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok(false)
-}
-
 #[tokio::test]
 async fn bad_frames_close_their_connection_and_harm_nothing_else() -> anyhow::Result<()> {
     let server = TestServer::start().await?;
@@ -83,7 +67,7 @@ async fn bad_frames_close_their_connection_and_harm_nothing_else() -> anyhow::Re
     });
     let heads: Vec<String> =
         handle.with_document(|doc| doc.get_heads().iter().map(ToString::to_string).collect());
-    assert!(heads_stored(&client, &doc_id, &heads).await?);
+    assert!(client.wait_until_stored(&doc_id, &heads).await?);
     let health = reqwest::get(server.url("/healthz")).await?;
     assert_eq!(health.status(), 200);
     server.stop().await

@@ -140,21 +140,10 @@ async fn the_javascript_client_reads_a_session_a_rust_peer_wrote() -> anyhow::Re
     let doc_id = handle.document_id().to_string();
     client.register(&doc_id, "training_session", &[]).await?;
     writer.connect().await?;
-    let mut stored = false;
-    for _ in 0..100 {
-        let (_, answer) = client
-            .post(
-                "/api/sync/confirm",
-                serde_json::json!({ "documents": [{ "id": doc_id, "heads": heads }] }),
-            )
-            .await?;
-        if answer["stored"].as_array().is_some_and(|s| !s.is_empty()) {
-            stored = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert!(stored, "the server confirms the Rust peer's session");
+    assert!(
+        client.wait_until_stored(&doc_id, &heads).await?,
+        "the server confirms the Rust peer's session"
+    );
 
     let token = client.token().to_owned();
     let base = server.url("");

@@ -5,32 +5,7 @@ use std::time::Duration;
 
 use automerge::{ReadDoc as _, transaction::Transactable as _};
 use nimo_server::accounts::Role;
-use nimo_tests::{TestServer, samod_peer};
-
-/// Polls `confirm` until the server says `heads` of `doc_id` are stored, or gives up.
-async fn wait_until_stored(
-    client: &nimo_tests::ApiClient,
-    doc_id: &str,
-    heads: &[String],
-) -> anyhow::Result<bool> {
-    for _ in 0..100 {
-        let (_, answer) = client
-            .post(
-                "/api/sync/confirm",
-                serde_json::json!({ "documents": [{ "id": doc_id, "heads": heads }] }),
-            )
-            .await?;
-        if answer["stored"].as_array().is_some_and(|s| !s.is_empty()) {
-            return Ok(true);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok(false)
-}
-
-fn hex_heads(doc: &automerge::Automerge) -> Vec<String> {
-    doc.get_heads().iter().map(ToString::to_string).collect()
-}
+use nimo_tests::{TestServer, hex_heads, samod_peer};
 
 #[tokio::test]
 async fn a_registered_session_syncs_and_is_confirmed_from_the_database() -> anyhow::Result<()> {
@@ -51,7 +26,7 @@ async fn a_registered_session_syncs_and_is_confirmed_from_the_database() -> anyh
     peer.connect().await?;
     let heads = handle.with_document(|doc| hex_heads(doc));
     assert!(
-        wait_until_stored(&trainer, &doc_id, &heads).await?,
+        trainer.wait_until_stored(&doc_id, &heads).await?,
         "the server confirms the heads"
     );
     // A fresh peer of the same team reads it back from the server.
@@ -106,7 +81,7 @@ async fn a_trainer_never_receives_a_visit_case() -> anyhow::Result<()> {
     );
     peer.connect().await?;
     let heads = handle.with_document(|doc| hex_heads(doc));
-    assert!(wait_until_stored(&visitor_client, &doc_id, &heads).await?);
+    assert!(visitor_client.wait_until_stored(&doc_id, &heads).await?);
 
     for login in ["trainer", "outsider"] {
         let client = server.api_client(login).await?;
@@ -163,12 +138,9 @@ async fn a_read_only_peers_changes_are_not_applied() -> anyhow::Result<()> {
         .await?;
     peer.connect().await?;
     assert!(
-        wait_until_stored(
-            &visitor_client,
-            &doc_id,
-            &handle.with_document(|d| hex_heads(d))
-        )
-        .await?
+        visitor_client
+            .wait_until_stored(&doc_id, &handle.with_document(|d| hex_heads(d)))
+            .await?
     );
 
     let office_client = server.api_client("office").await?;
@@ -186,7 +158,9 @@ async fn a_read_only_peers_changes_are_not_applied() -> anyhow::Result<()> {
     });
     let office_heads = office_handle.with_document(|d| hex_heads(d));
     assert!(
-        !wait_until_stored(&office_client, &doc_id, &office_heads).await?,
+        !office_client
+            .wait_until_stored(&doc_id, &office_heads)
+            .await?,
         "the office's change must not be stored"
     );
     server.stop().await
@@ -324,7 +298,7 @@ async fn a_stored_session_is_projected_and_listed_in_the_manifest() -> anyhow::R
     let doc_id = handle.document_id().to_string();
     trainer.register(&doc_id, "training_session", &[]).await?;
     peer.connect().await?;
-    assert!(wait_until_stored(&trainer, &doc_id, &heads).await?);
+    assert!(trainer.wait_until_stored(&doc_id, &heads).await?);
 
     // The projection runs after the write; give it a moment.
     let mut counts = (0, 0, 0);

@@ -70,10 +70,20 @@ pub struct DocFacts {
     pub deleted: bool,
     /// Whether the user asking is assigned to it (the visiting pair).
     pub user_is_member: bool,
+    /// Whether its stored size passed the configured limit: it then accepts no more changes.
+    pub over_size_limit: bool,
 }
 
 /// Decides what `user` may do with a document.
 pub fn decide(user: &User, doc: Option<&DocFacts>) -> Access {
+    let access = decide_by_role(user, doc);
+    match (access, doc) {
+        (Access::ReadWrite, Some(doc)) if doc.over_size_limit => Access::ReadOnly,
+        _ => access,
+    }
+}
+
+fn decide_by_role(user: &User, doc: Option<&DocFacts>) -> Access {
     let Some(doc) = doc else {
         return Access::None;
     };
@@ -130,6 +140,7 @@ mod tests {
             team_id: team.map(str::to_owned),
             deleted: false,
             user_is_member: member,
+            over_size_limit: false,
         }
     }
 
@@ -214,6 +225,16 @@ mod tests {
         disabled.disabled = true;
         let live = doc(DocKind::TrainingSession, Some("t1"), false);
         assert_eq!(decide(&disabled, Some(&live)), Access::None);
+    }
+
+    #[test]
+    fn a_document_over_the_size_limit_is_read_only_for_its_writers() {
+        let trainer = user(Role::Trainer, Some("t1"), false);
+        let mut big = doc(DocKind::TrainingSession, Some("t1"), false);
+        big.over_size_limit = true;
+        assert_eq!(decide(&trainer, Some(&big)), Access::ReadOnly);
+        let outsider = user(Role::Trainer, Some("t2"), false);
+        assert_eq!(decide(&outsider, Some(&big)), Access::None);
     }
 
     #[test]

@@ -25,6 +25,10 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// Log line format.
     pub log_format: LogFormat,
+    /// A document whose stored chunks exceed this many bytes accepts no more changes (it stays
+    /// readable). Records stay under ~10 KB (DESIGN.md); the limit stops one runaway or hostile
+    /// document from filling the disk.
+    pub max_document_bytes: u64,
 }
 
 /// How log lines are written.
@@ -45,6 +49,7 @@ impl Default for Config {
             dist_dir: PathBuf::from("dist"),
             allowed_origins: Vec::new(),
             log_format: LogFormat::Pretty,
+            max_document_bytes: 8 * 1024 * 1024,
         }
     }
 }
@@ -58,6 +63,7 @@ impl fmt::Debug for Config {
             .field("dist_dir", &self.dist_dir)
             .field("allowed_origins", &self.allowed_origins)
             .field("log_format", &self.log_format)
+            .field("max_document_bytes", &self.max_document_bytes)
             .finish()
     }
 }
@@ -104,6 +110,7 @@ struct FileLayer {
     dist_dir: Option<PathBuf>,
     allowed_origins: Option<Vec<String>>,
     log_format: Option<LogFormat>,
+    max_document_bytes: Option<u64>,
 }
 
 impl Config {
@@ -162,6 +169,9 @@ impl Config {
         if let Some(format) = layer.log_format {
             self.log_format = format;
         }
+        if let Some(bytes) = layer.max_document_bytes {
+            self.max_document_bytes = bytes;
+        }
     }
 
     fn apply_env(&mut self, name: &str, value: String) -> Result<(), ConfigError> {
@@ -192,6 +202,11 @@ impl Config {
                     "json" => LogFormat::Json,
                     _ => return Err(invalid("expected pretty or json")),
                 };
+            }
+            "NIMO_MAX_DOCUMENT_BYTES" => {
+                self.max_document_bytes = value
+                    .parse()
+                    .map_err(|_| invalid("expected a number of bytes"))?;
             }
             // Other NIMO_* variables belong to other tools (NIMO_LOG is the log filter).
             _ => {}

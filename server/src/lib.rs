@@ -52,8 +52,18 @@ impl AppState {
     pub async fn open(config: Config) -> Result<Self, StartError> {
         let db = Db::open_in(&config.data_dir)?;
         let store = storage::SqliteChunkStore::open(db.path())?;
-        store.notify_writes_to(projection::spawn(db.clone(), store.clone()));
-        let sync = sync::SyncHub::start(db.clone(), store).await?;
+        // Access decisions are taken again on every message here: registrations, assignments,
+        // and a document growing past the size limit.
+        let (access_changed, _) = tokio::sync::broadcast::channel(64);
+        store.notify_writes_to(projection::spawn(
+            db.clone(),
+            store.clone(),
+            access_changed.clone(),
+            config.max_document_bytes,
+        ));
+        let sync =
+            sync::SyncHub::start(db.clone(), store, access_changed, config.max_document_bytes)
+                .await?;
         Ok(Self {
             config: Arc::new(config),
             db,

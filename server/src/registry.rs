@@ -48,8 +48,14 @@ pub fn register(
     Ok(true)
 }
 
-/// What access control needs to know about `doc_id` for `user_id`; `None` if unknown.
-pub fn facts(conn: &Connection, doc_id: &str, user_id: &str) -> rusqlite::Result<Option<DocFacts>> {
+/// What access control needs to know about `doc_id` for `user_id`; `None` if unknown. A
+/// document whose stored chunks exceed `max_bytes` is marked over its size limit.
+pub fn facts(
+    conn: &Connection,
+    doc_id: &str,
+    user_id: &str,
+    max_bytes: u64,
+) -> rusqlite::Result<Option<DocFacts>> {
     conn.query_row(
         "SELECT kind, team_id, deleted_at IS NOT NULL, \
          EXISTS (SELECT 1 FROM document_members m WHERE m.document_id = d.id AND m.user_id = ?2) \
@@ -60,17 +66,61 @@ pub fn facts(conn: &Connection, doc_id: &str, user_id: &str) -> rusqlite::Result
             Ok((kind, r.get(1)?, r.get(2)?, r.get(3)?))
         },
     )
-    .optional()
-    .map(|row| {
-        row.and_then(|(kind, team_id, deleted, user_is_member)| {
-            Some(DocFacts {
-                kind: DocKind::parse(&kind)?,
+    .optional()?
+    .map(
+        |(kind, team_id, deleted, user_is_member): (String, _, _, _)| {
+            let over_size_limit = stored_bytes(conn, doc_id)? > max_bytes;
+            Ok(DocKind::parse(&kind).map(|kind| DocFacts {
+                kind,
                 team_id,
                 deleted,
                 user_is_member,
-            })
-        })
-    })
+                over_size_limit,
+            }))
+        },
+    )
+    .transpose()
+    .map(Option::flatten)
+}
+
+/// How many bytes of chunks are stored for `doc_id`.
+pub fn stored_bytes(conn: &Connection, doc_id: &str) -> rusqlite::Result<u64> {
+    let bytes: i64 = conn.query_row(
+        "SELECT COALESCE(SUM(length(data)), 0) FROM chunks WHERE doc_id = ?1",
+        [doc_id],
+        |r| r.get(0),
+    )?;
+    Ok(u64::try_from(bytes).unwrap_or(0))
+}
+
+/// Replaces the users assigned to `doc_id`. Returns false for an unknown document.
+pub fn set_members(
+    conn: &mut Connection,
+    doc_id: &str,
+    members: &[String],
+    now: i64,
+) -> rusqlite::Result<bool> {
+    let tx = conn.transaction()?;
+    // Bumping updated_at puts the document in the manifest of whoever just gained access.
+    let known = tx.execute(
+        "UPDATE documents SET updated_at = MAX(updated_at + 1, ?2) WHERE id = ?1",
+        params![doc_id, now],
+    )?;
+    if known == 0 {
+        return Ok(false);
+    }
+    tx.execute(
+        "DELETE FROM document_members WHERE document_id = ?1",
+        [doc_id],
+    )?;
+    for member in members {
+        tx.execute(
+            "INSERT OR IGNORE INTO document_members (document_id, user_id) VALUES (?1, ?2)",
+            params![doc_id, member],
+        )?;
+    }
+    tx.commit()?;
+    Ok(true)
 }
 
 /// Every live document with its facts for `user_id`, changed after `since` (Unix ms).
@@ -115,6 +165,8 @@ pub fn changed_since(
                 team_id,
                 deleted: false,
                 user_is_member,
+                // The manifest lists what may be read; the size limit only stops writes.
+                over_size_limit: false,
             },
         ));
     }

@@ -30,15 +30,21 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server with an empty database and a minimal app shell.
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Like [`TestServer::start`], with the configuration adjusted by `adjust` first.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> anyhow::Result<Self> {
         let data = tempfile::tempdir()?;
         let dist = tempfile::tempdir()?;
         write_minimal_shell(dist.path())?;
-        let config = Config {
+        let mut config = Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: data.path().to_owned(),
             dist_dir: dist.path().to_owned(),
             ..Config::default()
         };
+        adjust(&mut config);
         let listener = TcpListener::bind(config.listen).await?;
         let address = listener.local_addr()?;
         let state = AppState::open(config).await?;

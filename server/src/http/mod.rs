@@ -28,6 +28,10 @@ pub fn router(state: AppState) -> Router {
         .route("/me", get(auth::me))
         .route("/password", post(auth::change_password))
         .route("/docs", post(sync::api::register))
+        .route(
+            "/docs/{id}/members",
+            axum::routing::put(sync::api::set_members),
+        )
         .route("/sync/ticket", post(sync::api::ticket))
         .route("/sync/ws", get(sync::ws::upgrade))
         .route("/sync/manifest", get(sync::api::manifest))

@@ -10,7 +10,7 @@ mod tables;
 use std::collections::BTreeSet;
 
 use automerge::Automerge;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
 use crate::{
     Db,
@@ -36,8 +36,15 @@ impl From<rusqlite::Error> for ProjectionError {
     }
 }
 
-/// Starts the projection task; send it the ids of documents that were written.
-pub fn spawn(db: Db, store: SqliteChunkStore) -> mpsc::UnboundedSender<String> {
+/// Starts the projection task; send it the ids of documents that were written. When a written
+/// document has grown past `max_document_bytes`, a message on `access_changed` makes the share
+/// policy turn its writers read-only.
+pub fn spawn(
+    db: Db,
+    store: SqliteChunkStore,
+    access_changed: broadcast::Sender<()>,
+    max_document_bytes: u64,
+) -> mpsc::UnboundedSender<String> {
     let (sender, mut receiver) = mpsc::unbounded_channel::<String>();
     tokio::spawn(async move {
         while let Some(first) = receiver.recv().await {
@@ -45,10 +52,30 @@ pub fn spawn(db: Db, store: SqliteChunkStore) -> mpsc::UnboundedSender<String> {
             while let Ok(more) = receiver.try_recv() {
                 batch.insert(more);
             }
+            let mut oversized = false;
             for doc_id in batch {
                 if let Err(error) = project_one(&db, &store, &doc_id).await {
                     tracing::error!(doc = %doc_id, %error, "projection failed; the document is stored, its report rows are stale until it changes or is rebuilt");
                 }
+                let id = doc_id.clone();
+                match db
+                    .call(move |conn| -> Result<u64, ProjectionError> {
+                        Ok(registry::stored_bytes(conn, &id)?)
+                    })
+                    .await
+                {
+                    Ok(bytes) if bytes > max_document_bytes => {
+                        tracing::warn!(doc = %doc_id, bytes, limit = max_document_bytes, "document passed its size limit; it accepts no more changes");
+                        oversized = true;
+                    }
+                    Ok(_) => {}
+                    Err(error) => {
+                        tracing::error!(doc = %doc_id, %error, "cannot measure a document")
+                    }
+                }
+            }
+            if oversized {
+                let _ = access_changed.send(());
             }
         }
     });

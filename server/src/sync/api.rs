@@ -92,6 +92,7 @@ pub async fn register(
         ));
     }
     let id = request.id;
+    let max_bytes = state.config.max_document_bytes;
     let created = state
         .db
         .call(move |conn| -> Result<StatusCode, AppError> {
@@ -110,7 +111,7 @@ pub async fn register(
                 return Ok(StatusCode::CREATED);
             }
             // Already registered: the same registration repeated is fine.
-            match registry::facts(conn, &id, &user.id)? {
+            match registry::facts(conn, &id, &user.id, max_bytes)? {
                 Some(facts)
                     if facts.kind == kind && decide(&user, Some(&facts)) != Access::None =>
                 {
@@ -207,6 +208,7 @@ pub async fn confirm(
         )));
     }
     let user = auth.session.user;
+    let max_bytes = state.config.max_document_bytes;
     let mut answer = ConfirmResponse::default();
     for entry in request.documents {
         let user = user.clone();
@@ -214,7 +216,7 @@ pub async fn confirm(
         let visible = state
             .db
             .call(move |conn| -> Result<bool, AppError> {
-                let facts = registry::facts(conn, &id, &user.id)?;
+                let facts = registry::facts(conn, &id, &user.id, max_bytes)?;
                 Ok(decide(&user, facts.as_ref()) != Access::None)
             })
             .await?;
@@ -226,4 +228,56 @@ pub async fn confirm(
         }
     }
     Ok(Json(answer))
+}
+
+/// `PUT /api/docs/{id}/members` body.
+#[derive(Debug, Deserialize)]
+pub struct MembersRequest {
+    /// The users assigned from now on (the visiting pair), replacing the previous ones.
+    members: Vec<String>,
+}
+
+/// Assigns a visit case's pair (office staff). Takes effect on open connections at once: a user
+/// removed stops receiving the case, a user added can ask for it without reconnecting.
+pub async fn set_members(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Json(request): Json<MembersRequest>,
+) -> Result<StatusCode, AppError> {
+    if auth.session.user.role != Role::Office {
+        return Err(AppError::Forbidden);
+    }
+    let members = request.members;
+    state
+        .db
+        .call(move |conn| -> Result<(), AppError> {
+            let is_case = conn
+                .query_row("SELECT kind FROM documents WHERE id = ?1", [&id], |r| {
+                    r.get::<_, String>(0)
+                })
+                .map(|kind| kind == DocKind::VisitCase.as_str());
+            match is_case {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(AppError::BadRequest(
+                        "担当者を指定できるのは訪問支援の事例だけです。".to_owned(),
+                    ));
+                }
+                Err(rusqlite::Error::QueryReturnedNoRows) => return Err(AppError::NotFound),
+                Err(error) => return Err(error.into()),
+            }
+            for member in &members {
+                if !User::get(conn, member)?.is_some_and(|u| u.role == Role::Visitor) {
+                    return Err(AppError::BadRequest(
+                        "担当者に指定できない利用者が含まれています。".to_owned(),
+                    ));
+                }
+            }
+            registry::set_members(conn, &id, &members, now_ms())?;
+            Ok(())
+        })
+        .await?;
+    state.sync.access_changed();
+    Ok(StatusCode::NO_CONTENT)
 }

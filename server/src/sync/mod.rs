@@ -48,11 +48,16 @@ pub enum SyncStartError {
 }
 
 impl SyncHub {
-    /// Starts samod over `store` with the registry-backed share policy.
-    pub async fn start(db: Db, store: SqliteChunkStore) -> Result<Self, SyncStartError> {
+    /// Starts samod over `store` with the registry-backed share policy; a message on `changed`
+    /// makes every open policy decision be taken again.
+    pub async fn start(
+        db: Db,
+        store: SqliteChunkStore,
+        changed: broadcast::Sender<()>,
+        max_document_bytes: u64,
+    ) -> Result<Self, SyncStartError> {
         let tickets = Tickets::default();
-        let (changed, _) = broadcast::channel(64);
-        let policy = RegistryPolicy::new(db, tickets.clone(), changed.clone());
+        let policy = RegistryPolicy::new(db, tickets.clone(), changed.clone(), max_document_bytes);
         let repo = Repo::build_tokio()
             .with_storage(store.clone())
             .with_share_policy(policy)

@@ -23,15 +23,23 @@ pub struct RegistryPolicy {
     db: Db,
     tickets: Tickets,
     changed: broadcast::Sender<()>,
+    max_document_bytes: u64,
 }
 
 impl RegistryPolicy {
-    /// A policy answering from `db` for peers known to `tickets`.
-    pub fn new(db: Db, tickets: Tickets, changed: broadcast::Sender<()>) -> Self {
+    /// A policy answering from `db` for peers known to `tickets`; documents larger than
+    /// `max_document_bytes` accept no more writes.
+    pub fn new(
+        db: Db,
+        tickets: Tickets,
+        changed: broadcast::Sender<()>,
+        max_document_bytes: u64,
+    ) -> Self {
         Self {
             db,
             tickets,
             changed,
+            max_document_bytes,
         }
     }
 
@@ -41,13 +49,14 @@ impl RegistryPolicy {
             return Access::None;
         };
         let doc_id = doc_id.to_owned();
+        let max_bytes = self.max_document_bytes;
         let decision = self
             .db
             .call(move |conn| -> Result<Access, AccountsError> {
                 let Some(user) = User::get(conn, &owner.user_id)? else {
                     return Ok(Access::None);
                 };
-                let facts = registry::facts(conn, &doc_id, &user.id)?;
+                let facts = registry::facts(conn, &doc_id, &user.id, max_bytes)?;
                 Ok(decide(&user, facts.as_ref()))
             })
             .await;

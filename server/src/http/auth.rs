@@ -68,27 +68,47 @@ impl FromRequestParts<AppState> for Authenticated {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let (token, credential) = token_from(&parts.headers).ok_or(AppError::Unauthenticated)?;
-        let writes = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
-        if credential == Credential::Cookie
-            && writes
-            && origin_allowed(&parts.headers, &state.config) != Some(true)
-        {
-            return Err(AppError::ForeignOrigin);
-        }
-        let session = state
-            .db
-            .call(move |conn| -> Result<_, AppError> { Ok(Session::find(conn, &token)?) })
-            .await?
-            .ok_or(AppError::Unauthenticated)?;
-        if session.user.must_change_password && parts.uri.path() != "/api/password" {
+        let auth = authenticate(parts, state).await?;
+        if auth.session.user.must_change_password {
             return Err(AppError::PasswordChangeRequired);
         }
-        Ok(Self {
-            session,
-            credential,
-        })
+        Ok(auth)
     }
+}
+
+/// A logged-in user who may still have to change a one-time password: only the password change
+/// itself takes this extractor; every other route refuses such a session.
+#[derive(Clone, Debug)]
+pub struct MayChangePassword(pub Authenticated);
+
+impl FromRequestParts<AppState> for MayChangePassword {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        authenticate(parts, state).await.map(Self)
+    }
+}
+
+/// Finds the live session a request presents; cookie-authenticated writes must come from our
+/// own origin.
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<Authenticated, AppError> {
+    let (token, credential) = token_from(&parts.headers).ok_or(AppError::Unauthenticated)?;
+    let writes = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+    if credential == Credential::Cookie
+        && writes
+        && origin_allowed(&parts.headers, &state.config) != Some(true)
+    {
+        return Err(AppError::ForeignOrigin);
+    }
+    let session = state
+        .db
+        .call(move |conn| -> Result<_, AppError> { Ok(Session::find(conn, &token)?) })
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
+    Ok(Authenticated {
+        session,
+        credential,
+    })
 }
 
 /// `POST /api/login` body.
@@ -196,7 +216,7 @@ pub struct PasswordChange {
 /// `POST /api/password`: changes the password after checking the current one.
 pub async fn change_password(
     State(state): State<AppState>,
-    auth: Authenticated,
+    MayChangePassword(auth): MayChangePassword,
     Json(change): Json<PasswordChange>,
 ) -> Result<StatusCode, AppError> {
     let user_id = auth.session.user.id.clone();
@@ -218,5 +238,35 @@ pub async fn change_password(
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(AppError::BadCredentials)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dummy_hash_is_a_real_argon2id_hash_so_unknown_logins_cost_a_full_check() {
+        // If it did not parse, an unknown login would answer faster than a wrong password and
+        // leak which logins exist.
+        assert!(matches!(verify_password("anything", DUMMY_HASH), Ok(false)));
+    }
+
+    #[test]
+    fn a_bearer_token_wins_over_a_cookie() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=b; nimo_session=cookie"),
+        );
+        let (_, credential) = token_from(&headers).expect("cookie found");
+        assert_eq!(credential, Credential::Cookie);
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer token"),
+        );
+        let (token, credential) = token_from(&headers).expect("bearer found");
+        assert_eq!(credential, Credential::Bearer);
+        assert_eq!(token.reveal(), "token");
     }
 }

@@ -77,6 +77,16 @@ impl TestServer {
         self.dist.path()
     }
 
+    /// Creates the two visitors `visitor1` and `visitor2` (a visiting pair).
+    pub async fn add_visiting_pair(&self) -> anyhow::Result<(User, User)> {
+        Ok((
+            self.add_user("visitor1", Role::Visitor, None, false)
+                .await?,
+            self.add_user("visitor2", Role::Visitor, None, false)
+                .await?,
+        ))
+    }
+
     /// Creates a user directly in the database and returns them; the password is
     /// [`PASSWORD`].
     pub async fn add_user(
@@ -107,23 +117,7 @@ impl TestServer {
 
     /// Logs in as an API client and returns a client that sends the bearer token.
     pub async fn api_client(&self, login: &str) -> anyhow::Result<ApiClient> {
-        let response: serde_json::Value = reqwest::Client::new()
-            .post(self.url("/api/login"))
-            .json(&serde_json::json!({ "login": login, "password": PASSWORD, "client": "api" }))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        let token = response["token"]
-            .as_str()
-            .ok_or_else(|| anyhow::anyhow!("no token in {response}"))?
-            .to_owned();
-        Ok(ApiClient {
-            base: self.url(""),
-            token,
-            http: reqwest::Client::new(),
-        })
+        ApiClient::login(&self.url(""), login, PASSWORD).await
     }
 
     /// Stops serving but keeps the data directory, so [`TestServer::serve_again`] can bring

@@ -28,12 +28,7 @@ fn set_title(handle: &samod::DocHandle, value: &str) {
 #[tokio::test]
 async fn unassigning_a_visitor_stops_the_case_on_their_open_connection() -> anyhow::Result<()> {
     let server = TestServer::start().await?;
-    let first = server
-        .add_user("visitor1", Role::Visitor, None, false)
-        .await?;
-    let second = server
-        .add_user("visitor2", Role::Visitor, None, false)
-        .await?;
+    let (first, second) = server.add_visiting_pair().await?;
     let third = server
         .add_user("visitor3", Role::Visitor, None, false)
         .await?;

@@ -354,12 +354,7 @@ async fn changes_made_while_the_server_is_stopped_are_delivered_after_it_returns
 #[tokio::test]
 async fn a_trainers_device_never_receives_a_visit_case() -> anyhow::Result<()> {
     let server = TestServer::start().await?;
-    let visitor = server
-        .add_user("visitor1", Role::Visitor, None, false)
-        .await?;
-    let partner = server
-        .add_user("visitor2", Role::Visitor, None, false)
-        .await?;
+    let (visitor, partner) = server.add_visiting_pair().await?;
     let visitor_api = server.api_client("visitor1").await?;
     let visitor_phone = device(&visitor_api, 1);
     let mut case = automerge::Automerge::new();

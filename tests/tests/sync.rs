@@ -54,12 +54,7 @@ async fn a_registered_session_syncs_and_is_confirmed_from_the_database() -> anyh
 #[tokio::test]
 async fn a_trainer_never_receives_a_visit_case() -> anyhow::Result<()> {
     let server = TestServer::start().await?;
-    let visitor = server
-        .add_user("visitor1", Role::Visitor, None, false)
-        .await?;
-    let partner = server
-        .add_user("visitor2", Role::Visitor, None, false)
-        .await?;
+    let (visitor, partner) = server.add_visiting_pair().await?;
     server
         .add_user("trainer", Role::Trainer, Some("仙南"), false)
         .await?;
@@ -116,12 +111,7 @@ async fn a_trainer_never_receives_a_visit_case() -> anyhow::Result<()> {
 #[tokio::test]
 async fn a_read_only_peers_changes_are_not_applied() -> anyhow::Result<()> {
     let server = TestServer::start().await?;
-    let visitor = server
-        .add_user("visitor1", Role::Visitor, None, false)
-        .await?;
-    let partner = server
-        .add_user("visitor2", Role::Visitor, None, false)
-        .await?;
+    let (visitor, partner) = server.add_visiting_pair().await?;
     server.add_user("office", Role::Office, None, true).await?;
     let visitor_client = server.api_client("visitor1").await?;
     let peer = samod_peer(&visitor_client).await?;

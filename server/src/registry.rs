@@ -15,7 +15,9 @@ pub struct DocEntry {
     pub kind: String,
     /// Hex change hashes last read back from storage.
     pub heads: Vec<String>,
-    /// When the server last stored a change (Unix ms).
+    /// The registry's change sequence at this document's last change: strictly increasing
+    /// across all documents with every write (and never below the write's Unix ms), so a
+    /// manifest cursor cannot skip a document written in the same millisecond as another.
     pub updated_at: i64,
 }
 
@@ -32,7 +34,7 @@ pub fn register(
     let tx = conn.transaction()?;
     let inserted = tx.execute(
         "INSERT OR IGNORE INTO documents (id, kind, team_id, created_by, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+         VALUES (?1, ?2, ?3, ?4, ?5, MAX(?5, (SELECT COALESCE(MAX(updated_at), 0) + 1 FROM documents)))",
         params![id, kind.as_str(), team_id, created_by, now],
     )?;
     if inserted == 0 {
@@ -103,7 +105,8 @@ pub fn set_members(
     let tx = conn.transaction()?;
     // Bumping updated_at puts the document in the manifest of whoever just gained access.
     let known = tx.execute(
-        "UPDATE documents SET updated_at = MAX(updated_at + 1, ?2) WHERE id = ?1",
+        "UPDATE documents SET updated_at = MAX(?2, (SELECT MAX(updated_at) + 1 FROM documents)) \
+         WHERE id = ?1",
         params![doc_id, now],
     )?;
     if known == 0 {
@@ -182,9 +185,55 @@ pub fn set_heads(
 ) -> rusqlite::Result<bool> {
     let heads = serde_json::to_string(heads).unwrap_or_else(|_| "[]".to_owned());
     let changed = conn.execute(
-        "UPDATE documents SET heads = ?2, updated_at = MAX(updated_at + 1, ?3) \
+        "UPDATE documents SET heads = ?2, \
+         updated_at = MAX(?3, (SELECT MAX(updated_at) + 1 FROM documents)) \
          WHERE id = ?1 AND heads <> ?2",
         params![doc_id, heads, now],
     )?;
     Ok(changed > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::{Db, DbError};
+
+    /// Two documents written in the same millisecond must not share a cursor value: a device
+    /// whose manifest ended at the first would never be told about the second.
+    #[tokio::test]
+    async fn writes_in_the_same_millisecond_get_distinct_increasing_sequence_values() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open_in(dir.path()).expect("open");
+        let sequence = db
+            .call(|conn| -> Result<Vec<i64>, DbError> {
+                // Users are not this test's subject.
+                conn.pragma_update(None, "foreign_keys", "OFF")?;
+                let now = 1_000;
+                for id in ["a", "b", "c"] {
+                    register(conn, id, DocKind::TrainingSession, None, "u", &[], now)?;
+                }
+                set_heads(conn, "a", &["aa".to_owned()], now)?;
+                set_members(conn, "b", &[], now)?;
+                let mut stmt =
+                    conn.prepare("SELECT updated_at FROM documents ORDER BY updated_at")?;
+                let values = stmt
+                    .query_map([], |row| row.get(0))?
+                    .collect::<rusqlite::Result<Vec<i64>>>()?;
+                Ok(values)
+            })
+            .await
+            .expect("writes");
+        let mut distinct = sequence.clone();
+        distinct.dedup();
+        assert_eq!(distinct, sequence, "no two documents share a value");
+        assert_eq!(sequence.len(), 3);
+        assert!(
+            sequence.iter().all(|v| *v >= 1_000),
+            "never below the clock"
+        );
+        assert!(
+            *sequence.last().expect("three") >= 1_004,
+            "five writes, each a step"
+        );
+    }
 }

@@ -210,3 +210,84 @@ fn a_document_the_server_lacks_is_marked_unavailable() {
         SyncStatus::UpToDate { .. }
     ));
 }
+
+/// A restarted app (all state rebuilt from storage) that reconnects with a manifest cursor gets
+/// an empty manifest when nothing changed; documents whose confirmed heads are their heads must
+/// then cost no exchange at all.
+#[test]
+fn a_restart_with_everything_confirmed_and_an_empty_manifest_sends_no_sync_message() {
+    let mut server = RelayServer::new();
+    let mut phone = Device::new("phone", 5);
+    phone.connect(&mut server);
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let (doc_id, (), effects) = phone
+            .client
+            .create(phone.now, &mut phone.rng, |d| put(d, "n", i));
+        phone.apply(&mut server, effects);
+        ids.push(doc_id);
+    }
+    let confirmed: Vec<_> = ids.iter().map(|id| (*id, server.heads(id))).collect();
+    let storage = phone.storage.clone();
+    server.disconnect(phone.conn);
+
+    let mut restarted = Device::new("phone", 6);
+    for (doc_id, heads) in &confirmed {
+        let chunks = storage
+            .iter()
+            .filter(|(key, _)| key.doc_id == *doc_id)
+            .map(|(key, bytes)| (key.clone(), bytes.clone()))
+            .collect();
+        restarted.input(
+            &mut server,
+            Input::Load {
+                doc_id: *doc_id,
+                chunks,
+                confirmed_heads: Some(heads.clone()),
+            },
+        );
+        assert_eq!(restarted.client.doc_status(doc_id), Some(DocStatus::Stored));
+    }
+    let mark = restarted.sent.len();
+    restarted.connect(&mut server);
+    restarted.input(&mut server, Input::Manifest(Vec::new()));
+    assert_eq!(restarted.doc_frames_since(mark), 0);
+
+    // A document changed on the server since the cursor is listed, and only it is synced.
+    let manifest: Vec<_> = server
+        .manifest()
+        .into_iter()
+        .filter(|entry| entry.doc_id == ids[0])
+        .collect();
+    let mark = restarted.sent.len();
+    restarted.input(&mut server, Input::Manifest(manifest));
+    assert_eq!(
+        restarted.doc_frames_since(mark),
+        0,
+        "same heads: nothing to do"
+    );
+}
+
+#[test]
+fn the_peer_id_changes_only_between_connections() {
+    let mut server = RelayServer::new();
+    let mut phone = Device::new("phone", 7);
+    phone
+        .client
+        .set_peer_id(nimo_shared::sync::PeerId::from("ticket-peer"))
+        .expect("offline: allowed");
+    assert_eq!(phone.client.peer_id().as_str(), "ticket-peer");
+    phone.connect(&mut server);
+    assert!(
+        phone
+            .client
+            .set_peer_id(nimo_shared::sync::PeerId::from("other"))
+            .is_err(),
+        "connected: refused"
+    );
+    phone.input(&mut server, Input::Disconnected);
+    phone
+        .client
+        .set_peer_id(nimo_shared::sync::PeerId::from("next-ticket"))
+        .expect("offline again: allowed");
+}

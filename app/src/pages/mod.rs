@@ -41,6 +41,7 @@ pub fn App() -> impl IntoView {
             <p class="tagline">"にも包括 現場記録"</p>
             <SyncStatusLine/>
         </header>
+        <StorageAlert/>
         {page}
     }
 }
@@ -53,6 +54,18 @@ fn SyncStatusLine() -> impl IntoView {
         signals.session.with(Option::is_some).then(|| {
             let label = status::global_label(signals.status.get(), signals.unsent());
             view! { <p class="sync-status" role="status">{label}</p> }
+        })
+    }
+}
+
+/// A failing local write, shown until a retry succeeds: the change is safe in memory meanwhile,
+/// but closing the app now would lose it, and the person must know.
+#[component]
+fn StorageAlert() -> impl IntoView {
+    let signals = sync::signals();
+    move || {
+        signals.storage_error.get().map(|message| {
+            view! { <p class="alert alert-storage" role="alert">{message}" アプリを閉じないでください。"</p> }
         })
     }
 }

@@ -27,6 +27,7 @@ pub fn TrainerPage() -> impl IntoView {
                     .into_iter()
                     .map(|(id, session)| {
                         let state = statuses.get(&id).copied();
+                        let refused = signals.refused.with(|m| m.get(&id).cloned());
                         let people = session.active_attendees().count();
                         view! {
                             <li class="session-row">
@@ -39,6 +40,11 @@ pub fn TrainerPage() -> impl IntoView {
                                     <span class="session-count">{format!("{people}人")}</span>
                                 </Link>
                                 {state.map(|s| view! { <span class=status::doc_class(s)>{status::doc_label(s)}</span> })}
+                                {refused.map(|reason| view! {
+                                    <span class="badge badge-refused" role="alert">
+                                        {format!("サーバーが受け付けませんでした: {reason}")}
+                                    </span>
+                                })}
                             </li>
                         }
                     })

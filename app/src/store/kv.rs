@@ -60,9 +60,14 @@ impl Kv {
     /// Stores `value` under `key`, resolving once it is on disk.
     pub async fn put<T: Serialize>(&self, key: &str, value: &T) -> Result<(), IdbError> {
         let text = serde_json::to_string(value).map_err(|e| IdbError(e.to_string()))?;
+        self.put_json(key, &text).await
+    }
+
+    /// Stores JSON text already encoded under `key`, resolving once it is on disk.
+    pub async fn put_json(&self, key: &str, text: &str) -> Result<(), IdbError> {
         let tx = idb::write_strict(&self.db, KV)?;
         tx.object_store(KV)?
-            .put_with_key(&JsValue::from_str(&text), &JsValue::from_str(key))?;
+            .put_with_key(&JsValue::from_str(text), &JsValue::from_str(key))?;
         idb::transaction_done(&tx).await
     }
 

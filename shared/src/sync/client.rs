@@ -181,6 +181,9 @@ pub enum ClientError {
     /// No document with this id is on this device.
     #[error("document {0} is not on this device")]
     UnknownDocument(DocumentId),
+    /// The call is only allowed while no connection is open or opening.
+    #[error("a connection is open; this is only allowed while offline")]
+    Connected,
 }
 
 /// The sync client. See the module docs.
@@ -211,6 +214,17 @@ impl SyncClient {
     /// This device's peer id.
     pub fn peer_id(&self) -> &PeerId {
         &self.peer_id
+    }
+
+    /// Takes the peer id the server bound to the next connection's ticket. Only between
+    /// connections: a peer id names one side of one handshake, so changing it mid-connection
+    /// would make the server see a stranger. Documents, statuses and the backoff are kept.
+    pub fn set_peer_id(&mut self, peer_id: PeerId) -> Result<(), ClientError> {
+        if !matches!(self.conn, Connection::Offline) {
+            return Err(ClientError::Connected);
+        }
+        self.peer_id = peer_id;
+        Ok(())
     }
 
     /// Handles one input; returns what the IO layer must do, in order.
@@ -391,9 +405,17 @@ impl SyncClient {
         }
         let heads = local.heads();
         // Without a confirmation covering them, loaded changes may be local and unsent.
-        let confirmed = confirmed_heads.is_some_and(|c| local.covers(&heads, &c));
+        let confirmed = confirmed_heads
+            .as_ref()
+            .is_some_and(|c| local.covers(&heads, c));
         if !confirmed && !heads.is_empty() {
             local.must_cover = heads.clone();
+        }
+        // What the server confirmed is a floor of what it has: a document whose confirmed heads
+        // are its heads needs no exchange after a restart unless the manifest says the server
+        // moved on (which is what lets a device reconnect with a manifest cursor cheaply).
+        if local.server_heads.is_none() {
+            local.server_heads = confirmed_heads.filter(|_| confirmed);
         }
         if heads != before {
             out.push(Effect::DocChanged(doc_id));

@@ -1,0 +1,111 @@
+//! Training sessions on this device: reading them and every change a trainer makes.
+
+use leptos::prelude::*;
+use nimo_shared::records::roster;
+use nimo_shared::records::training::{Person, TrainingSession};
+use nimo_shared::sync::DocumentId;
+use nimo_shared::{AttendeeId, DocKind, Record as _, Timestamp, UserId, doc};
+
+use super::driver::{REGISTER_PREFIX, now_ms, run, with_driver};
+use super::writes;
+use super::{connection, rng, signals};
+
+/// The training sessions on this device, newest date first.
+pub fn training_sessions() -> Vec<(DocumentId, TrainingSession)> {
+    signals().docs_version.track();
+    let mut sessions: Vec<(DocumentId, TrainingSession)> = with_driver(|d| {
+        d.client
+            .doc_ids()
+            .filter_map(|id| {
+                let document = d.client.doc(&id)?;
+                (doc::kind_of(document) == Some(DocKind::TrainingSession))
+                    .then(|| doc::hydrate(document).ok())
+                    .flatten()
+                    .map(|session| (id, session))
+            })
+            .collect()
+    })
+    .unwrap_or_default();
+    sessions.sort_by(|a, b| b.1.date.cmp(&a.1.date).then(a.0.cmp(&b.0)));
+    sessions
+}
+
+/// One training session, if it is on this device.
+pub fn training_session(doc_id: DocumentId) -> Option<TrainingSession> {
+    signals().docs_version.track();
+    with_driver(|d| doc::hydrate(d.client.doc(&doc_id)?).ok()).flatten()
+}
+
+fn at_now() -> (u64, Timestamp) {
+    let now = now_ms();
+    (
+        now,
+        Timestamp::from_unix_millis(i64::try_from(now).unwrap_or(i64::MAX)),
+    )
+}
+
+/// Creates a training session's document; it is registered with the server before it syncs.
+pub fn create_session(session: TrainingSession) -> Result<DocumentId, String> {
+    session.validate().map_err(|e| e.to_string())?;
+    let (now, at) = at_now();
+    let kind = DocKind::TrainingSession.code();
+    let created = with_driver(|d| {
+        let actor = d.config.actor.clone();
+        let (doc_id, result, effects) = d.client.create(now, &mut d.rng, |document| {
+            doc::create(&session, actor, at)
+                .map(|created| *document = created)
+                .map_err(|e| e.message_ja())
+        });
+        if result.is_ok() {
+            // Hold this document's first frames until the server knows it.
+            d.registering += 1;
+            d.unregistered.insert(doc_id, kind.to_owned());
+        }
+        (doc_id, result, effects)
+    });
+    let Some((doc_id, result, effects)) = created else {
+        return Err("同期の準備ができていません。".to_owned());
+    };
+    if result.is_ok() {
+        // Queued before the first chunk, so a reload finds the registration still to do.
+        writes::enqueue_value(format!("{REGISTER_PREFIX}{doc_id}"), &kind.to_owned());
+    }
+    run(effects);
+    result?;
+    wasm_bindgen_futures::spawn_local(connection::register_new(doc_id, kind));
+    Ok(doc_id)
+}
+
+fn change_session(
+    doc_id: DocumentId,
+    edit: impl FnOnce(&mut automerge::Automerge, Timestamp) -> Result<(), String>,
+) -> Result<(), String> {
+    let (now, at) = at_now();
+    let changed = with_driver(|d| d.client.change(now, doc_id, |document| edit(document, at)))
+        .ok_or_else(|| "同期の準備ができていません。".to_owned())?;
+    let (result, effects) = changed.map_err(|e| e.to_string())?;
+    run(effects);
+    result
+}
+
+/// Adds a person to a session's roster.
+pub fn add_attendee(doc_id: DocumentId, person: Person) -> Result<AttendeeId, String> {
+    person.validate().map_err(|e| e.to_string())?;
+    let id = AttendeeId::from_random_bytes(rng::random_bytes::<16>());
+    change_session(doc_id, |document, at| {
+        roster::add_attendee(document, id, person, at).map_err(|e| e.message_ja())
+    })?;
+    Ok(id)
+}
+
+/// Checks an attendee in, as the logged-in user.
+pub fn check_in(doc_id: DocumentId, attendee: AttendeeId) -> Result<(), String> {
+    let by: UserId = signals()
+        .session
+        .get_untracked()
+        .and_then(|s| s.user.id.parse().ok())
+        .ok_or_else(|| "ログインしてください。".to_owned())?;
+    change_session(doc_id, |document, at| {
+        roster::check_in(document, attendee, at, &by).map_err(|e| e.message_ja())
+    })
+}

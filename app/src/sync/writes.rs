@@ -1,0 +1,117 @@
+//! The device's durable write queue: every chunk and small value the sync driver must keep
+//! goes through here, in the order the state machine asked for it, one IndexedDB transaction
+//! at a time.
+//!
+//! A failed write (quota, a browser hiccup) is never dropped: it stays at the head of the queue
+//! and is retried with a growing pause, the UI shows the failure, and later writes wait behind
+//! it so the order on disk stays the order of the effects. The state machine's own copy of a
+//! document is in memory meanwhile, so nothing is lost while the app stays open.
+
+use leptos::prelude::*;
+use std::cell::RefCell;
+use std::collections::VecDeque;
+
+use nimo_shared::storage::{ChunkStore as _, StorageKey as ChunkKey};
+
+use super::{driver, signals};
+
+/// One write.
+pub(super) enum Write {
+    /// Chunks to add and remove in one transaction (a persist, or a compaction).
+    Chunks {
+        puts: Vec<(ChunkKey, Vec<u8>)>,
+        deletes: Vec<ChunkKey>,
+    },
+    /// A small JSON value to store under a key.
+    Value { key: String, json: String },
+    /// A small value to remove.
+    Remove { key: String },
+}
+
+#[derive(Default)]
+struct Queue {
+    pending: VecDeque<Write>,
+    draining: bool,
+}
+
+thread_local! {
+    static QUEUE: RefCell<Queue> = RefCell::new(Queue::default());
+}
+
+/// The longest pause between two attempts of a failing write.
+const MAX_RETRY_MS: u64 = 30_000;
+
+/// Queues `write` behind every earlier one.
+pub(super) fn enqueue(write: Write) {
+    let start = QUEUE.with(|cell| {
+        let mut queue = cell.borrow_mut();
+        queue.pending.push_back(write);
+        let start = !queue.draining;
+        queue.draining = true;
+        start
+    });
+    report_pending();
+    if start {
+        wasm_bindgen_futures::spawn_local(drain());
+    }
+}
+
+/// Queues a JSON value.
+pub(super) fn enqueue_value<T: serde::Serialize>(key: String, value: &T) {
+    match serde_json::to_string(value) {
+        Ok(json) => enqueue(Write::Value { key, json }),
+        Err(error) => driver::log_warn(&format!("sync: cannot encode {key}: {error}")),
+    }
+}
+
+/// How many writes are not on disk yet.
+pub(super) fn pending() -> usize {
+    QUEUE.with(|cell| cell.borrow().pending.len())
+}
+
+fn report_pending() {
+    signals().pending_writes.set(pending());
+}
+
+async fn drain() {
+    let mut failures: u32 = 0;
+    loop {
+        let Some(write) = QUEUE.with(|cell| cell.borrow_mut().pending.pop_front()) else {
+            QUEUE.with(|cell| cell.borrow_mut().draining = false);
+            return;
+        };
+        match perform(&write).await {
+            Ok(()) => {
+                failures = 0;
+                signals().storage_error.set(None);
+                report_pending();
+            }
+            Err(error) => {
+                QUEUE.with(|cell| cell.borrow_mut().pending.push_front(write));
+                failures = failures.saturating_add(1);
+                driver::log_warn(&format!("sync: a local write failed ({failures}): {error}"));
+                signals().storage_error.set(Some(format!(
+                    "この端末への保存に失敗しています（自動で再試行します）: {error}"
+                )));
+                let pause = 500u64
+                    .saturating_mul(1 << failures.min(6))
+                    .min(MAX_RETRY_MS);
+                driver::sleep(pause).await;
+            }
+        }
+    }
+}
+
+async fn perform(write: &Write) -> Result<(), String> {
+    let Some((chunks, kv)) = driver::with_driver(|d| (d.chunks.clone(), d.kv.clone())) else {
+        return Err("同期が始まっていません".to_owned());
+    };
+    match write {
+        Write::Chunks { puts, deletes } => chunks
+            .put_and_delete(puts.clone(), deletes.clone())
+            .await
+            .map_err(|e| e.to_string()),
+        Write::Value { key, json } => kv.put_json(key, json).await.map_err(|e| e.to_string()),
+        Write::Remove { key } => kv.delete(key).await.map_err(|e| e.to_string()),
+    }
+}

@@ -4,10 +4,12 @@
 //! - [`sync`]: the browser driver of `nimo_shared::sync::SyncClient` (WebSocket, fetch, timers)
 //!   and the signals the pages read.
 //! - [`store`]: IndexedDB (document chunks and small values).
+//! - [`pwa`]: the service worker's registration and updates, persistent storage.
 //!
 //! `main` only mounts the app.
 
 mod pages;
+mod pwa;
 mod route;
 mod store;
 mod sync;
@@ -18,5 +20,7 @@ fn main() {
     // inside a component, they would be disposed with it.
     let _ = sync::signals();
     let _ = route::current();
+    let _ = pwa::signals();
+    pwa::start();
     leptos::mount::mount_to_body(pages::App);
 }

@@ -603,7 +603,11 @@ impl Driver {
             tokio_tungstenite::connect_async(api.ws_url(&ticket)),
         )
         .await?;
-        let effects = self.replace_client(PeerId::from(peer_id.as_str()));
+        self.client
+            .set_peer_id(PeerId::from(peer_id.as_str()))
+            .context("taking the ticket's peer id")?;
+        let manifest = self.storage.manifest();
+        let effects = self.client.handle(now_ms(), &mut self.rng, manifest);
         self.socket = Some(socket);
         self.observed.send_modify(|o| {
             o.connections.push(ConnectionStats {
@@ -648,7 +652,7 @@ impl Driver {
     }
 
     /// Replaces the client by a fresh one for `peer_id`, loaded from storage, the wanted
-    /// documents and the cached manifest. Returns the effects of loading.
+    /// documents and the cached manifest (what an app start does). Returns the effects.
     fn replace_client(&mut self, peer_id: PeerId) -> Vec<Effect> {
         let mut client = SyncClient::new(peer_id, self.config.clone());
         let now = now_ms();

@@ -24,11 +24,13 @@ use crate::{process, setup};
 const WASM_PROFILE: &str = "wasm-release";
 /// The binding's file stem: `nimo-app.js` and `nimo-app_bg.wasm`.
 const APP: &str = "nimo-app";
+/// The service worker's crate and binding stem: `nimo-sw.js` and `nimo-sw_bg.wasm`.
+const WORKER: &str = "nimo-sw";
 
 /// Builds the shell and returns the path of `dist/`.
 pub fn build(root: &Path) -> anyhow::Result<PathBuf> {
     setup::wasm_target(root)?;
-    let wasm = compile_wasm(root)?;
+    let [app_wasm, worker_wasm] = compile_wasm(root)?;
     let target = process::target_dir(root);
     // Staged beside dist/ so the final rename stays on one filesystem.
     let staging = root.join(".dist-staging");
@@ -38,14 +40,17 @@ pub fn build(root: &Path) -> anyhow::Result<PathBuf> {
     fs::create_dir_all(&staging)?;
 
     let bound = target.join("dist-bindgen");
-    bind(&wasm, &bound)?;
-    let bound_wasm = bound.join(format!("{APP}_bg.wasm"));
-    optimise(root, &bound_wasm)?;
-
+    if bound.exists() {
+        fs::remove_dir_all(&bound)?;
+    }
     let mut names = BTreeMap::new();
-    for file in [format!("{APP}.js"), format!("{APP}_bg.wasm")] {
-        let bytes = fs::read(bound.join(&file)).with_context(|| format!("reading {file}"))?;
-        names.insert(file.clone(), write_hashed(&staging, &file, &bytes)?);
+    for (wasm, stem) in [(&app_wasm, APP), (&worker_wasm, WORKER)] {
+        bind(wasm, stem, &bound)?;
+        optimise(root, &bound.join(format!("{stem}_bg.wasm")))?;
+        for file in [format!("{stem}.js"), format!("{stem}_bg.wasm")] {
+            let bytes = fs::read(bound.join(&file)).with_context(|| format!("reading {file}"))?;
+            names.insert(file.clone(), write_hashed(&staging, &file, &bytes)?);
+        }
     }
     // Leptos and its dependencies may ship JavaScript snippets, imported by relative path.
     let snippets = bound.join("snippets");
@@ -72,7 +77,14 @@ pub fn build(root: &Path) -> anyhow::Result<PathBuf> {
     )?;
     copy_tree(&public.join("icons"), &staging.join("icons"))?;
 
-    write_asset_list(&staging)?;
+    let (version, files) = write_asset_list(&staging)?;
+    // The worker's script keeps its name (browsers look for updates at one URL) and carries
+    // this build's version and file list, so each build is a new worker.
+    let mut worker_names = names.clone();
+    worker_names.insert("@version".into(), version);
+    worker_names.insert("@precache".into(), serde_json::to_string(&files)?);
+    let worker = fill(&fs::read_to_string(public.join("sw.js"))?, &worker_names)?;
+    fs::write(staging.join("sw.js"), worker)?;
     precompress(&staging)?;
 
     let dist = root.join("dist");
@@ -84,34 +96,40 @@ pub fn build(root: &Path) -> anyhow::Result<PathBuf> {
     Ok(dist)
 }
 
-fn compile_wasm(root: &Path) -> anyhow::Result<PathBuf> {
+/// Builds the app and the service worker; returns their wasm files, in that order.
+fn compile_wasm(root: &Path) -> anyhow::Result<[PathBuf; 2]> {
     let mut cargo = process::cargo();
     cargo.args([
         "build",
         "--package",
         APP,
+        "--package",
+        WORKER,
         "--target",
         setup::WASM_TARGET,
         "--profile",
         WASM_PROFILE,
     ]);
     process::run(cargo, root)?;
-    let wasm =
-        process::target_dir(root).join(format!("{}/{WASM_PROFILE}/{APP}.wasm", setup::WASM_TARGET));
-    if !wasm.exists() {
-        bail!("cargo finished but {} is missing", wasm.display());
+    let out = process::target_dir(root).join(format!("{}/{WASM_PROFILE}", setup::WASM_TARGET));
+    // A library's wasm is named after the crate, with underscores.
+    let wasm = [
+        out.join(format!("{APP}.wasm")),
+        out.join(format!("{}.wasm", WORKER.replace('-', "_"))),
+    ];
+    for file in &wasm {
+        if !file.exists() {
+            bail!("cargo finished but {} is missing", file.display());
+        }
     }
     Ok(wasm)
 }
 
-fn bind(wasm: &Path, out: &Path) -> anyhow::Result<()> {
-    if out.exists() {
-        fs::remove_dir_all(out)?;
-    }
+fn bind(wasm: &Path, stem: &str, out: &Path) -> anyhow::Result<()> {
     eprintln!("xtask: wasm-bindgen (library) {}", wasm.display());
     wasm_bindgen_cli_support::Bindgen::new()
         .input_path(wasm)
-        .out_name(APP)
+        .out_name(stem)
         .web(true)?
         .typescript(false)
         .generate(out)
@@ -212,8 +230,8 @@ fn files_in(dir: &Path) -> anyhow::Result<Vec<String>> {
 }
 
 /// `asset-manifest.json`: the files of this build and a version derived from all of them, for
-/// the service worker's precache.
-fn write_asset_list(dir: &Path) -> anyhow::Result<()> {
+/// the service worker's precache. Returns the version and the list (paths from the root).
+fn write_asset_list(dir: &Path) -> anyhow::Result<(String, Vec<String>)> {
     let files = files_in(dir)?;
     let mut hasher = Sha256::new();
     for file in &files {
@@ -224,15 +242,13 @@ fn write_asset_list(dir: &Path) -> anyhow::Result<()> {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let list = serde_json::json!({
-        "version": version,
-        "files": files.iter().map(|f| format!("/{f}")).collect::<Vec<_>>(),
-    });
+    let files: Vec<String> = files.iter().map(|f| format!("/{f}")).collect();
+    let list = serde_json::json!({ "version": version, "files": files });
     fs::write(
         dir.join("asset-manifest.json"),
         serde_json::to_vec_pretty(&list)?,
     )?;
-    Ok(())
+    Ok((version, files))
 }
 
 /// Writes `file.br` beside every compressible file.
@@ -262,18 +278,27 @@ pub fn brotli_compress(bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
 }
 
 fn report_sizes(dist: &Path, names: &BTreeMap<String, String>) -> anyhow::Result<()> {
-    let mut raw = 0;
-    let mut compressed = 0;
-    for name in names.values() {
-        raw += fs::metadata(dist.join(name))?.len();
-        compressed += fs::metadata(dist.join(format!("{name}.br")))?.len();
+    // The page loads the app's files; the worker's load only in the worker.
+    for (label, worker) in [
+        ("app shell (js, wasm, css)", false),
+        ("service worker", true),
+    ] {
+        let mut raw = 0;
+        let mut compressed = 0;
+        for (source, name) in names {
+            if source.starts_with(WORKER) != worker {
+                continue;
+            }
+            raw += fs::metadata(dist.join(name))?.len();
+            compressed += fs::metadata(dist.join(format!("{name}.br")))?.len();
+        }
+        eprintln!(
+            "xtask: {label} in {}: {} KB raw, {} KB brotli",
+            dist.display(),
+            raw / 1024,
+            compressed / 1024
+        );
     }
-    eprintln!(
-        "xtask: app shell in {}: {} KB raw, {} KB brotli (js, wasm, css)",
-        dist.display(),
-        raw / 1024,
-        compressed / 1024
-    );
     Ok(())
 }
 

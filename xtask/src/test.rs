@@ -33,7 +33,8 @@ pub fn run(root: &Path, _args: &TestArgs) -> anyhow::Result<()> {
             "warnings",
         ],
     )?;
-    // `shared` must stay free of IO and build for the browser; the app is only ever wasm.
+    // `shared` must stay free of IO and build for the browser; the app and its service worker
+    // are only ever wasm.
     step(
         root,
         &[
@@ -42,6 +43,8 @@ pub fn run(root: &Path, _args: &TestArgs) -> anyhow::Result<()> {
             "nimo-shared",
             "--package",
             "nimo-app",
+            "--package",
+            "nimo-sw",
             "--target",
             setup::WASM_TARGET,
             "--",

@@ -8,6 +8,7 @@ mod trainer;
 
 use leptos::prelude::*;
 
+use crate::pwa;
 use crate::route::{self, Link, Route};
 use crate::sync::{self, status};
 
@@ -42,6 +43,7 @@ pub fn App() -> impl IntoView {
             <SyncStatusLine/>
         </header>
         <StorageAlert/>
+        <DeviceNotices/>
         {page}
     }
 }
@@ -68,4 +70,64 @@ fn StorageAlert() -> impl IntoView {
             view! { <p class="alert alert-storage" role="alert">{message}" アプリを閉じないでください。"</p> }
         })
     }
+}
+
+/// How long changes may wait on the device before the person is told to find a signal.
+const UNSENT_WARNING_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// The installed app's notices: an update waiting, changes unsent for over a day, and whether
+/// the browser keeps this device's data for good.
+#[component]
+fn DeviceNotices() -> impl IntoView {
+    let signals = sync::signals();
+    let pwa = pwa::signals();
+    let error = RwSignal::new(None::<String>);
+    let update = move || {
+        pwa.update_ready.get().then(|| {
+            let blocked = signals.may_lose_changes();
+            view! {
+                <div class="notice notice-update" role="status">
+                    <span>"新しいバージョンがあります。"</span>
+                    {if blocked {
+                        view! { <span>"未送信の変更があるため、同期が終わると更新できます。"</span> }.into_any()
+                    } else {
+                        view! {
+                            <button type="button" class="button" on:click=move |_| error.set(pwa::apply_update().err())>
+                                "更新する"
+                            </button>
+                        }
+                        .into_any()
+                    }}
+                    {move || error.get().map(|m| view! { <span class="error">{m}</span> })}
+                </div>
+            }
+        })
+    };
+    let stale = move || {
+        let since = signals.unsent_since.get()?;
+        // Re-evaluated whenever the sync status changes, which the one-second tick keeps fresh.
+        let _ = signals.status.get();
+        let waited = (js_sys::Date::now() as u64).saturating_sub(since);
+        (waited > UNSENT_WARNING_MS).then(|| {
+            view! {
+                <p class="notice notice-stale" role="alert">
+                    {format!(
+                        "{}時間以上、サーバーに送られていない変更があります。電波のある場所でアプリを開いて同期してください。",
+                        waited / 3_600_000
+                    )}
+                </p>
+            }
+        })
+    };
+    let persisted = move || {
+        signals.session.with(Option::is_some).then(|| {
+            let text = match pwa.persisted.get() {
+                Some(true) => "この端末の保存: 永続（ブラウザが自動で消すことはありません）",
+                Some(false) => "この端末の保存: 一時的（空き容量が少ないとブラウザが消す場合があります。早めに同期してください）",
+                None => "この端末の保存: 確認中",
+            };
+            view! { <p class="storage-persistence">{text}</p> }
+        })
+    };
+    view! { {update} {stale} {persisted} }
 }

@@ -22,6 +22,7 @@ use crate::store::{self, IdbChunkStore, Kv};
 pub(super) const CONFIRMED_PREFIX: &str = "confirmed/";
 pub(super) const REGISTER_PREFIX: &str = "register/";
 pub(super) const CURSOR_KEY: &str = "manifest-cursor";
+const UNSENT_SINCE_KEY: &str = "unsent-since";
 /// How often timeouts are checked.
 const TICK_MS: i32 = 1_000;
 
@@ -128,6 +129,7 @@ fn apply(effect: Effect) {
             signals.doc_status.update(|map| {
                 map.insert(doc_id, status);
             });
+            track_unsent_since();
             if status == DocStatus::Sent {
                 schedule_confirm(0);
             }
@@ -208,6 +210,27 @@ impl Driver {
             self.cursor = cursor;
             writes::enqueue_value(CURSOR_KEY.to_owned(), &cursor);
         }
+    }
+}
+
+/// Keeps when this device last went from "everything sent" to "something only here", across
+/// restarts, so the UI can warn when changes have waited too long.
+fn track_unsent_since() {
+    let signals = signals();
+    let unsent = signals.unsent() > 0;
+    match (unsent, signals.unsent_since.get_untracked()) {
+        (true, None) => {
+            let now = now_ms();
+            signals.unsent_since.set(Some(now));
+            writes::enqueue_value(UNSENT_SINCE_KEY.to_owned(), &now);
+        }
+        (false, Some(_)) => {
+            signals.unsent_since.set(None);
+            writes::enqueue(Write::Remove {
+                key: UNSENT_SINCE_KEY.to_owned(),
+            });
+        }
+        _ => {}
     }
 }
 
@@ -300,6 +323,9 @@ pub(super) async fn start(chunks: IdbChunkStore, kv: Kv) {
         .filter_map(|(key, kind)| Some((key.strip_prefix(REGISTER_PREFIX)?.parse().ok()?, kind)))
         .collect();
     let cursor = kv.get::<i64>(CURSOR_KEY).await.ok().flatten().unwrap_or(0);
+    signals()
+        .unsent_since
+        .set(kv.get::<u64>(UNSENT_SINCE_KEY).await.ok().flatten());
     // A fresh actor per app start: two tabs writing with one actor id would corrupt documents.
     let config = ClientConfig::new(ActorId::from(rng::random_bytes::<16>().as_slice()));
     // The server binds a peer id to each ticket; until the first one, the client is offline.

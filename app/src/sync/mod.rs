@@ -48,6 +48,8 @@ pub struct Signals {
     pub storage_error: RwSignal<Option<String>>,
     /// Documents the server refused to register, with its reason; they stay on this device.
     pub refused: RwSignal<BTreeMap<DocumentId, String>>,
+    /// Since when (Unix ms) some change has been only on this device, if one is.
+    pub unsent_since: RwSignal<Option<u64>>,
 }
 
 impl Signals {
@@ -55,6 +57,13 @@ impl Signals {
     pub fn unsent(&self) -> usize {
         self.doc_status
             .with(|map| map.values().filter(|s| **s == DocStatus::OnlyHere).count())
+    }
+
+    /// Whether reloading the app now could lose a change: one not yet on this device's disk,
+    /// or one not yet on the server (kept on disk, but a new version must not be the one to
+    /// find out it cannot read it).
+    pub fn may_lose_changes(&self) -> bool {
+        self.pending_writes.get() > 0 || self.unsent() > 0
     }
 }
 
@@ -68,6 +77,7 @@ thread_local! {
         pending_writes: RwSignal::new(0),
         storage_error: RwSignal::new(None),
         refused: RwSignal::new(BTreeMap::new()),
+        unsent_since: RwSignal::new(None),
     };
     static KV: RefCell<Option<Kv>> = const { RefCell::new(None) };
 }

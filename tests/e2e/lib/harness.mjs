@@ -24,13 +24,14 @@ export async function tempDir(prefix) {
 }
 
 /**
- * Starts `nimo-server` on 127.0.0.1:0 with its database in `dataDir` and resolves once it
- * prints the address it listens on.
+ * Starts `nimo-server` with its database in `dataDir` on `listen` (127.0.0.1:0 by default; pass
+ * the address of an earlier run to bring a stopped server back where the pages expect it) and
+ * resolves once it prints the address it listens on.
  */
-export async function startServer({ dataDir }) {
+export async function startServer({ dataDir, listen = "127.0.0.1:0" }) {
   const child = spawn(
     required("NIMO_SERVER_BIN"),
-    ["serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--dist-dir", required("NIMO_DIST_DIR")],
+    ["serve", "--listen", listen, "--data-dir", dataDir, "--dist-dir", required("NIMO_DIST_DIR")],
     { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NIMO_LOG: process.env.NIMO_LOG ?? "warn" } },
   );
   const logs = [];
@@ -52,6 +53,7 @@ export async function startServer({ dataDir }) {
   });
   return {
     url,
+    listen: new URL(url).host,
     logs,
     async stop(signal = "SIGTERM") {
       if (child.exitCode !== null) return;
@@ -100,4 +102,59 @@ export async function launchBrowser({ profileDir, viewport = { width: 1280, heig
 /** Removes a directory tree, ignoring one that is already gone. */
 export async function removeDir(dir) {
   await rm(dir, { recursive: true, force: true });
+}
+
+/** `nimo-server user add …` with the password on standard input. */
+export async function addUser(dataDir, { login, name, role, team, password }) {
+  const child = spawn(
+    required("NIMO_SERVER_BIN"),
+    ["user", "add", "--login", login, "--name", name, "--role", role, "--team", team,
+      "--password-stdin", "--data-dir", dataDir],
+    { stdio: ["pipe", "pipe", "pipe"] },
+  );
+  const output = [];
+  child.stdout.on("data", (c) => output.push(c.toString()));
+  child.stderr.on("data", (c) => output.push(c.toString()));
+  child.stdin.end(`${password}\n`);
+  const code = await new Promise((resolve) => child.on("exit", resolve));
+  if (code !== 0) throw new Error(`user add failed:\n${output.join("")}`);
+}
+
+/** Logs in through the login page and waits for the trainer's page. */
+export async function logIn(page, { login, password }) {
+  await page.getByLabel("ログイン名").fill(login, { timeout: 20_000 });
+  await page.getByLabel("パスワード").fill(password);
+  await page.getByRole("button", { name: "ログイン" }).click();
+  await page.getByRole("heading", { name: "研修の受付" }).waitFor();
+}
+
+/** Resolves once a service worker controls `page` (its shell is cached by then). */
+export async function serviceWorkerReady(page) {
+  await page.evaluate(async () => {
+    await navigator.serviceWorker.ready;
+    if (!navigator.serviceWorker.controller) {
+      await new Promise((resolve) =>
+        navigator.serviceWorker.addEventListener("controllerchange", resolve, { once: true }));
+    }
+  });
+}
+
+/**
+ * Runs a read-only SQL query on the server's database with Python's sqlite3 (Node 20 has no
+ * SQLite) and returns the rows as arrays.
+ */
+export async function querySqlite(dbPath, sql) {
+  const script = [
+    "import json, sqlite3, sys",
+    "conn = sqlite3.connect('file:' + sys.argv[1] + '?mode=ro', uri=True)",
+    "print(json.dumps(conn.execute(sys.argv[2]).fetchall()))",
+  ].join("\n");
+  const child = spawn("python3", ["-c", script, dbPath, sql], { stdio: ["ignore", "pipe", "pipe"] });
+  const out = [];
+  const err = [];
+  child.stdout.on("data", (c) => out.push(c.toString()));
+  child.stderr.on("data", (c) => err.push(c.toString()));
+  const code = await new Promise((resolve) => child.on("exit", resolve));
+  if (code !== 0) throw new Error(`sqlite query failed: ${err.join("")}`);
+  return JSON.parse(out.join(""));
 }

@@ -2,8 +2,10 @@
 
 mod app_shell;
 pub mod auth;
+pub mod client;
 mod error;
 mod health;
+pub mod login;
 pub mod origin;
 mod security_headers;
 
@@ -23,7 +25,9 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub fn router(state: AppState) -> Router {
     let shell = app_shell::service(&state.config.dist_dir);
     let api = Router::new()
-        .route("/login", post(auth::login))
+        .route("/login", post(login::login))
+        .route("/login/mfa", post(login::second_factor))
+        .route("/login/mfa/enrol", post(login::enrol))
         .route("/logout", post(auth::logout))
         .route("/me", get(auth::me))
         .route("/password", post(auth::change_password))

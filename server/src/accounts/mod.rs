@@ -16,7 +16,7 @@ use std::{fmt, str::FromStr};
 pub use password::{
     MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, PasswordError, hash_password, verify_password,
 };
-pub use sessions::{SESSION_LIFETIME_MS, Session, SessionToken};
+pub use sessions::{SESSION_LIFETIME_MS, Session, SessionLimits, SessionToken};
 pub use users::{NewUser, User, UserId};
 
 use crate::db::DbError;

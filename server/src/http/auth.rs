@@ -129,6 +129,9 @@ pub async fn logout(
             .call(move |conn| -> Result<_, AppError> { Ok(Session::end(conn, &token)?) })
             .await?;
     }
+    state.sync.revoke(crate::sync::Revocation::Device(
+        auth.session.device_id.clone(),
+    ));
     audit::record_or_log(
         &state.db,
         AuditEvent::new(Action::Logout)

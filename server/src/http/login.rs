@@ -219,6 +219,7 @@ fn session_response(
     recovery_codes: Option<Vec<String>>,
 ) -> Result<Response, AppError> {
     tracing::info!(user = %session.user.id, device = %session.device_id, "logged in");
+    let max_age = crate::accounts::SessionLimits::for_role(session.user.role).absolute_ms / 1000;
     let body = LoginResponse {
         user: session.user,
         device_id: session.device_id,
@@ -235,7 +236,7 @@ fn session_response(
         let cookie = format!(
             "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
             token.reveal(),
-            crate::accounts::SESSION_LIFETIME_MS / 1000
+            max_age
         );
         let value = HeaderValue::from_str(&cookie).map_err(|_| AppError::Internal)?;
         response.headers_mut().insert(header::SET_COOKIE, value);

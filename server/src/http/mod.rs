@@ -1,5 +1,6 @@
 //! The HTTP surface: routes, the app shell, and the headers every response carries.
 
+pub mod admin;
 mod app_shell;
 pub mod auth;
 pub mod client;
@@ -30,6 +31,15 @@ pub fn router(state: AppState) -> Router {
         .route("/login/mfa/enrol", post(login::enrol))
         .route("/logout", post(auth::logout))
         .route("/me", get(auth::me))
+        .route("/admin/users", get(admin::users))
+        .route("/admin/users/{id}/devices", get(admin::devices))
+        .route("/admin/users/{id}/disable", post(admin::disable_user))
+        .route(
+            "/admin/users/{id}/role",
+            axum::routing::put(admin::set_role),
+        )
+        .route("/admin/users/{id}/mfa/reset", post(admin::reset_mfa))
+        .route("/admin/devices/{id}/revoke", post(admin::revoke_device))
         .route("/password", post(auth::change_password))
         .route("/docs", post(sync::api::register))
         .route(

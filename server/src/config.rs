@@ -29,6 +29,11 @@ pub struct Config {
     /// readable). Records stay under ~10 KB (DESIGN.md); the limit stops one runaway or hostile
     /// document from filling the disk.
     pub max_document_bytes: u64,
+    /// The server sits behind a reverse proxy that terminates TLS (docs/tls.md): the client
+    /// address is the last `X-Forwarded-For` entry, `X-Forwarded-Proto: https` turns on HSTS
+    /// and `Secure` cookies. Never set it when clients reach the server directly, or they
+    /// choose their own address for the login throttle.
+    pub behind_proxy: bool,
 }
 
 /// How log lines are written.
@@ -50,6 +55,7 @@ impl Default for Config {
             allowed_origins: Vec::new(),
             log_format: LogFormat::Pretty,
             max_document_bytes: 8 * 1024 * 1024,
+            behind_proxy: false,
         }
     }
 }
@@ -64,6 +70,7 @@ impl fmt::Debug for Config {
             .field("allowed_origins", &self.allowed_origins)
             .field("log_format", &self.log_format)
             .field("max_document_bytes", &self.max_document_bytes)
+            .field("behind_proxy", &self.behind_proxy)
             .finish()
     }
 }
@@ -111,6 +118,7 @@ struct FileLayer {
     allowed_origins: Option<Vec<String>>,
     log_format: Option<LogFormat>,
     max_document_bytes: Option<u64>,
+    behind_proxy: Option<bool>,
 }
 
 impl Config {
@@ -172,6 +180,9 @@ impl Config {
         if let Some(bytes) = layer.max_document_bytes {
             self.max_document_bytes = bytes;
         }
+        if let Some(behind_proxy) = layer.behind_proxy {
+            self.behind_proxy = behind_proxy;
+        }
     }
 
     fn apply_env(&mut self, name: &str, value: String) -> Result<(), ConfigError> {
@@ -207,6 +218,13 @@ impl Config {
                 self.max_document_bytes = value
                     .parse()
                     .map_err(|_| invalid("expected a number of bytes"))?;
+            }
+            "NIMO_BEHIND_PROXY" => {
+                self.behind_proxy = match value.as_str() {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    _ => return Err(invalid("expected true or false")),
+                };
             }
             // Other NIMO_* variables belong to other tools (NIMO_LOG is the log filter).
             _ => {}

@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod audit;
 pub mod config;
 pub mod db;
 pub mod http;
@@ -80,7 +81,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let sync = state.sync.clone();
-    let served = axum::serve(listener, router(state))
+    // Connection info gives handlers the client address (login throttle, audit log).
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     sync.stop().await;

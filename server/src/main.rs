@@ -32,6 +32,19 @@ enum Command {
     /// Manage the report tables projected from the documents.
     #[command(subcommand)]
     Projection(ProjectionCommand),
+    /// Check the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain of the audit log and report the first broken row (exit status 1).
+    Verify {
+        /// Directory of the SQLite database.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -113,6 +126,12 @@ fn main() -> anyhow::Result<()> {
             }
             runtime.block_on(rebuild_projection(&config))
         }
+        Command::Audit(AuditCommand::Verify { data_dir }) => {
+            if let Some(dir) = data_dir {
+                config.data_dir = dir;
+            }
+            verify_audit_log(&config)
+        }
         Command::User(UserCommand::Add(args)) => {
             if let Some(dir) = &args.data_dir {
                 config.data_dir.clone_from(dir);
@@ -128,6 +147,21 @@ async fn rebuild_projection(config: &Config) -> anyhow::Result<()> {
     let count = nimo_server::projection::rebuild(&db, &store).await?;
     println!("projected {count} documents");
     Ok(())
+}
+
+fn verify_audit_log(config: &Config) -> anyhow::Result<()> {
+    let db = Db::open_in(&config.data_dir)?;
+    let conn = nimo_server::db::open_connection(db.path())?;
+    match nimo_server::audit::verify(&conn)? {
+        Ok(verified) => {
+            println!(
+                "audit log intact: {} rows, head {}",
+                verified.rows, verified.head
+            );
+            Ok(())
+        }
+        Err(broken) => anyhow::bail!("the audit log is broken at {broken}"),
+    }
 }
 
 fn one_time_password() -> String {

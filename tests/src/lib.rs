@@ -9,7 +9,7 @@ use std::{net::SocketAddr, path::Path};
 
 use nimo_server::{
     AppState, Config,
-    accounts::{NewUser, Role, User},
+    accounts::{NewUser, Role, User, totp},
 };
 use tempfile::TempDir;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
@@ -19,6 +19,8 @@ use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 pub struct TestServer {
     /// Where it listens.
     pub address: SocketAddr,
+    /// The authenticator app of every user enrolled through [`TestServer::api_client`].
+    authenticators: std::sync::Mutex<std::collections::HashMap<String, Authenticator>>,
     /// Its state, for looking into the database directly.
     pub state: AppState,
     data: TempDir,
@@ -54,6 +56,7 @@ impl TestServer {
         }));
         Ok(Self {
             address,
+            authenticators: std::sync::Mutex::default(),
             state,
             data,
             dist,
@@ -115,9 +118,30 @@ impl TestServer {
             .await?)
     }
 
-    /// Logs in as an API client and returns a client that sends the bearer token.
+    /// Logs in as an API client and returns a client that sends the bearer token. For roles
+    /// that need a second factor, the first login enrols an [`Authenticator`] over the real
+    /// enrolment API and later logins use its codes.
     pub async fn api_client(&self, login: &str) -> anyhow::Result<ApiClient> {
-        ApiClient::login(&self.url(""), login, PASSWORD).await
+        let authenticator = self.authenticator(login);
+        let (client, enrolled) =
+            ApiClient::login_with_second_factor(&self.url(""), login, PASSWORD, authenticator)
+                .await?;
+        if let Some(enrolled) = enrolled {
+            self.authenticators
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(login.to_owned(), enrolled);
+        }
+        Ok(client)
+    }
+
+    /// The authenticator app `login` enrolled, if any.
+    pub fn authenticator(&self, login: &str) -> Option<Authenticator> {
+        self.authenticators
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(login)
+            .cloned()
     }
 
     /// Stops serving but keeps the data directory, so [`TestServer::serve_again`] can bring
@@ -167,6 +191,62 @@ impl TestServer {
     }
 }
 
+/// A user's authenticator app: the TOTP secret, and the last step it gave a code for (the server
+/// accepts each code once, so two logins within one 30 s step need the next step's code).
+#[derive(Debug, Clone)]
+pub struct Authenticator {
+    secret: Vec<u8>,
+    last_step: std::sync::Arc<std::sync::Mutex<i64>>,
+}
+
+impl Authenticator {
+    /// The app for a base32 secret, as the enrolment API returns it.
+    pub fn from_base32(secret: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            secret: totp::base32_decode(secret)
+                .ok_or_else(|| anyhow::anyhow!("the secret is not base32"))?,
+            last_step: std::sync::Arc::default(),
+        })
+    }
+
+    /// A code the server has not seen yet: the current step's, or the next one (accepted as
+    /// drift), waiting for time to pass when both are used.
+    pub async fn next_code(&self) -> String {
+        loop {
+            let now = nimo_server::accounts::now_ms();
+            let current = totp::step_at(now);
+            let wait_ms = {
+                let mut last = self
+                    .last_step
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let step = current.max(*last + 1);
+                if step <= current + totp::ALLOWED_DRIFT_STEPS {
+                    *last = step;
+                    return totp::format_code(totp::code_at(&self.secret, step));
+                }
+                (current + 1) * totp::STEP_MS - now
+            };
+            tokio::time::sleep(std::time::Duration::from_millis(
+                u64::try_from(wait_ms.max(1)).unwrap_or(1),
+            ))
+            .await;
+        }
+    }
+
+    /// A code that is certainly wrong now.
+    pub fn wrong_code(&self) -> String {
+        let now = totp::step_at(nimo_server::accounts::now_ms());
+        let valid: Vec<u32> = (now - 1..=now + 1)
+            .map(|step| totp::code_at(&self.secret, step))
+            .collect();
+        let wrong = (0..1_000_000)
+            .find(|candidate| !valid.contains(candidate))
+            .unwrap_or(0);
+        totp::format_code(wrong)
+    }
+}
+
 /// The password of every user made by [`TestServer::add_user`].
 pub const PASSWORD: &str = "a long test password";
 
@@ -179,26 +259,78 @@ pub struct ApiClient {
 }
 
 impl ApiClient {
-    /// Logs in to the server at `base` (e.g. `http://127.0.0.1:41234`) as an API client.
+    /// Logs in to the server at `base` (e.g. `http://127.0.0.1:41234`) as an API client, for a
+    /// role without a second factor.
     pub async fn login(base: &str, login: &str, password: &str) -> anyhow::Result<Self> {
+        let (client, _) = Self::login_with_second_factor(base, login, password, None).await?;
+        Ok(client)
+    }
+
+    /// Logs in as an API client, answering a second-factor challenge with `authenticator`, or
+    /// enrolling a new one when the server asks for enrolment (returned as the second value).
+    pub async fn login_with_second_factor(
+        base: &str,
+        login: &str,
+        password: &str,
+        authenticator: Option<Authenticator>,
+    ) -> anyhow::Result<(Self, Option<Authenticator>)> {
         let http = reqwest::Client::new();
-        let response: serde_json::Value = http
+        let response = http
             .post(format!("{base}/api/login"))
             .json(&serde_json::json!({ "login": login, "password": password, "client": "api" }))
             .send()
-            .await?
-            .error_for_status()?
-            .json()
             .await?;
-        let token = response["token"]
+        let status = response.status();
+        let mut body: serde_json::Value = response.json().await?;
+        let mut enrolled = None;
+        if status == reqwest::StatusCode::UNAUTHORIZED
+            && (body["code"] == "mfa_required" || body["code"] == "mfa_enrolment_required")
+        {
+            let challenge = body["challenge"].as_str().unwrap_or_default().to_owned();
+            let app = match (body["code"].as_str(), authenticator) {
+                (Some("mfa_required"), Some(app)) => app,
+                (Some("mfa_required"), None) => {
+                    anyhow::bail!("{login} needs a second factor and no authenticator was given")
+                }
+                _ => {
+                    let enrolment: serde_json::Value = http
+                        .post(format!("{base}/api/login/mfa/enrol"))
+                        .json(&serde_json::json!({ "challenge": challenge }))
+                        .send()
+                        .await?
+                        .error_for_status()?
+                        .json()
+                        .await?;
+                    let app = Authenticator::from_base32(
+                        enrolment["secret"].as_str().unwrap_or_default(),
+                    )?;
+                    enrolled = Some(app.clone());
+                    app
+                }
+            };
+            body = http
+                .post(format!("{base}/api/login/mfa"))
+                .json(&serde_json::json!({ "challenge": challenge, "code": app.next_code().await }))
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+        } else if !status.is_success() {
+            anyhow::bail!("login of {login} refused: {status} {body}");
+        }
+        let token = body["token"]
             .as_str()
-            .ok_or_else(|| anyhow::anyhow!("no token in {response}"))?
+            .ok_or_else(|| anyhow::anyhow!("no token in {body}"))?
             .to_owned();
-        Ok(Self {
-            base: base.to_owned(),
-            token,
-            http,
-        })
+        Ok((
+            Self {
+                base: base.to_owned(),
+                token,
+                http,
+            },
+            enrolled,
+        ))
     }
 
     /// The same session at another base URL (a server restarted on a new port).

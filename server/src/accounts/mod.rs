@@ -3,8 +3,12 @@
 //! The server decides who sees what (DESIGN.md decision 4), so everything access control needs
 //! about a person lives here: role, team and whether an office user may read visit cases.
 
+pub mod challenge;
+pub mod mfa;
 mod password;
 mod sessions;
+pub mod throttle;
+pub mod totp;
 mod users;
 
 use std::{fmt, str::FromStr};
@@ -12,7 +16,7 @@ use std::{fmt, str::FromStr};
 pub use password::{
     MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, PasswordError, hash_password, verify_password,
 };
-pub use sessions::{SESSION_LIFETIME_MS, Session, SessionToken};
+pub use sessions::{SESSION_LIFETIME_MS, Session, SessionLimits, SessionToken};
 pub use users::{NewUser, User, UserId};
 
 use crate::db::DbError;
@@ -32,6 +36,13 @@ pub enum Role {
 }
 
 impl Role {
+    /// Whether logging in needs a second factor (TOTP): everyone who can reach visit cases,
+    /// office data or accounts (issue #8). Trainers see only their team's training sessions and
+    /// log in with a password alone.
+    pub fn requires_second_factor(self) -> bool {
+        matches!(self, Self::Visitor | Self::Office | Self::Admin)
+    }
+
     /// The name stored in the database and used on the command line.
     pub fn as_str(self) -> &'static str {
         match self {

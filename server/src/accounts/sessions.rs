@@ -6,11 +6,51 @@ use std::fmt;
 use rusqlite::{Connection, OptionalExtension as _, params};
 use sha2::{Digest as _, Sha256};
 
-use super::{AccountsError, User, now_ms, random_bytes, random_id};
+use super::{AccountsError, Role, User, now_ms, random_bytes, random_id};
 
-/// How long a session lasts at most. Field devices stay logged in for weeks offline behind their
-/// PIN, so the absolute lifetime is long; idle limits per role come with security hardening.
-pub const SESSION_LIFETIME_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+const MINUTE_MS: i64 = 60 * 1000;
+const DAY_MS: i64 = 24 * 60 * MINUTE_MS;
+
+/// How long a session may go unused, and how long it may last at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// Ended when no request came for this long.
+    pub idle_ms: i64,
+    /// Ended this long after the login, however busy.
+    pub absolute_ms: i64,
+}
+
+impl SessionLimits {
+    /// The limits of a role.
+    ///
+    /// - Office and admin work at a desk on the office network: 30 minutes idle, 12 hours at
+    ///   most (one working day).
+    /// - Trainers and visitors work in halls and on wards without signal; their device stays
+    ///   logged in offline behind its PIN (the app's lock), so the server cannot see activity
+    ///   for days. 14 days idle, 30 days at most; then the device logs in again (unsynced
+    ///   changes stay on the device and sync after that login).
+    pub fn for_role(role: Role) -> Self {
+        match role {
+            Role::Office | Role::Admin => Self {
+                idle_ms: 30 * MINUTE_MS,
+                absolute_ms: 12 * 60 * MINUTE_MS,
+            },
+            Role::Trainer | Role::Visitor => Self {
+                idle_ms: 14 * DAY_MS,
+                absolute_ms: 30 * DAY_MS,
+            },
+        }
+    }
+
+    /// Whether a session created at `created_at` and last used at `last_seen_at` is still live
+    /// at `now`.
+    pub fn allow(self, created_at: i64, last_seen_at: i64, now: i64) -> bool {
+        now - last_seen_at < self.idle_ms && now - created_at < self.absolute_ms
+    }
+}
+
+/// The longest any session lasts (a field role's absolute lifetime).
+pub const SESSION_LIFETIME_MS: i64 = 30 * DAY_MS;
 
 /// A session token as the client holds it. `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq)]
@@ -59,7 +99,7 @@ impl Session {
         let token = SessionToken(bs58::encode(random_bytes::<32>()).into_string());
         let device_id = random_id();
         let now = now_ms();
-        let expires_at = now + SESSION_LIFETIME_MS;
+        let expires_at = now + SessionLimits::for_role(user.role).absolute_ms;
         let tx = conn.transaction()?;
         tx.execute(
             "INSERT INTO devices (id, user_id, label, created_at, last_seen_at) \
@@ -86,22 +126,26 @@ impl Session {
     /// not disabled. Marks the session and device as seen.
     pub fn find(conn: &Connection, token: &SessionToken) -> Result<Option<Session>, AccountsError> {
         let now = now_ms();
-        let found: Option<(String, String, i64)> = conn
+        let found: Option<(String, String, i64, i64, i64)> = conn
             .query_row(
-                "SELECT s.user_id, s.device_id, s.expires_at FROM sessions s \
-                 JOIN devices d ON d.id = s.device_id \
+                "SELECT s.user_id, s.device_id, s.expires_at, s.created_at, s.last_seen_at \
+                 FROM sessions s JOIN devices d ON d.id = s.device_id \
                  WHERE s.token_hash = ?1 AND s.ended_at IS NULL AND s.expires_at > ?2 \
                  AND d.revoked_at IS NULL",
                 params![token.hash(), now],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )
             .optional()?;
-        let Some((user_id, device_id, expires_at)) = found else {
+        let Some((user_id, device_id, expires_at, created_at, last_seen_at)) = found else {
             return Ok(None);
         };
         let Some(user) = User::get(conn, &user_id)?.filter(|u| !u.disabled) else {
             return Ok(None);
         };
+        if !SessionLimits::for_role(user.role).allow(created_at, last_seen_at, now) {
+            Self::end(conn, token)?;
+            return Ok(None);
+        }
         conn.execute(
             "UPDATE sessions SET last_seen_at = ?1 WHERE token_hash = ?2",
             params![now, token.hash()],
@@ -117,6 +161,62 @@ impl Session {
         }))
     }
 
+    /// Whether `device_id` has a live session: not revoked, its user enabled, a session neither
+    /// ended nor past its limits. A WebSocket upgrade checks this, so a ticket issued just
+    /// before a revocation opens nothing after it.
+    pub fn device_is_live(conn: &Connection, device_id: &str) -> Result<bool, AccountsError> {
+        let now = now_ms();
+        let mut statement = conn.prepare(
+            "SELECT u.role, s.created_at, s.last_seen_at FROM sessions s \
+             JOIN devices d ON d.id = s.device_id JOIN users u ON u.id = s.user_id \
+             WHERE s.device_id = ?1 AND s.ended_at IS NULL AND s.expires_at > ?2 \
+             AND d.revoked_at IS NULL AND u.disabled = 0",
+        )?;
+        let mut rows = statement.query(params![device_id, now])?;
+        while let Some(row) = rows.next()? {
+            let role: String = row.get(0)?;
+            let role: Role = role.parse()?;
+            if SessionLimits::for_role(role).allow(row.get(1)?, row.get(2)?, now) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Ends every session of a user (disabled, role changed).
+    pub fn end_all_of_user(conn: &Connection, user_id: &str) -> Result<usize, AccountsError> {
+        Ok(conn.execute(
+            "UPDATE sessions SET ended_at = ?1 WHERE user_id = ?2 AND ended_at IS NULL",
+            params![now_ms(), user_id],
+        )?)
+    }
+
+    /// Revokes a device and ends its sessions. Returns its user, or `None` for an unknown device.
+    pub fn revoke_device(
+        conn: &Connection,
+        device_id: &str,
+    ) -> Result<Option<String>, AccountsError> {
+        let now = now_ms();
+        let user: Option<String> = conn
+            .query_row(
+                "SELECT user_id FROM devices WHERE id = ?1",
+                [device_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if user.is_some() {
+            conn.execute(
+                "UPDATE devices SET revoked_at = COALESCE(revoked_at, ?1) WHERE id = ?2",
+                params![now, device_id],
+            )?;
+            conn.execute(
+                "UPDATE sessions SET ended_at = ?1 WHERE device_id = ?2 AND ended_at IS NULL",
+                params![now, device_id],
+            )?;
+        }
+        Ok(user)
+    }
+
     /// Ends the session for `token` (logout).
     pub fn end(conn: &Connection, token: &SessionToken) -> Result<(), AccountsError> {
         conn.execute(
@@ -124,5 +224,36 @@ impl Session {
             params![now_ms(), token.hash()],
         )?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn office_sessions_end_after_30_idle_minutes_and_field_ones_after_14_days() {
+        let office = SessionLimits::for_role(Role::Office);
+        let field = SessionLimits::for_role(Role::Visitor);
+        let start = 0;
+        let minutes = |m: i64| m * MINUTE_MS;
+        let cases = [
+            (office, minutes(29), true),
+            (office, minutes(30), false),
+            (field, minutes(30), true),
+            (field, 13 * DAY_MS, true),
+            (field, 14 * DAY_MS, false),
+        ];
+        for (limits, idle, live) in cases {
+            assert_eq!(
+                limits.allow(start, start, start + idle),
+                live,
+                "{limits:?} {idle}"
+            );
+        }
+        // Busy all along, still ended at the absolute limit.
+        assert!(!office.allow(0, minutes(12 * 60 - 1), minutes(12 * 60)));
+        assert!(!field.allow(0, 30 * DAY_MS - 1, 30 * DAY_MS));
+        assert_eq!(SESSION_LIFETIME_MS, field.absolute_ms);
     }
 }

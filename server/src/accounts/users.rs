@@ -167,6 +167,46 @@ impl User {
     }
 }
 
+impl User {
+    /// Every user, by login: what an admin's list needs.
+    pub fn list(conn: &Connection) -> Result<Vec<User>, AccountsError> {
+        let mut statement =
+            conn.prepare(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY login"))?;
+        let users = statement
+            .query_map([], user_from_row)?
+            .collect::<Result<_, _>>()?;
+        Ok(users)
+    }
+
+    /// Disables a user (they cannot log in) and ends their sessions. False for an unknown id.
+    pub fn disable(conn: &Connection, id: &str) -> Result<bool, AccountsError> {
+        let changed = conn.execute("UPDATE users SET disabled = 1 WHERE id = ?1", [id])?;
+        if changed == 1 {
+            super::Session::end_all_of_user(conn, id)?;
+            super::challenge::forget_user(conn, id)?;
+        }
+        Ok(changed == 1)
+    }
+
+    /// Changes a user's role and visit access and ends their sessions, so nothing keeps the old
+    /// rights. False for an unknown id.
+    pub fn set_role(
+        conn: &Connection,
+        id: &str,
+        role: Role,
+        visit_access: bool,
+    ) -> Result<bool, AccountsError> {
+        let changed = conn.execute(
+            "UPDATE users SET role = ?1, visit_access = ?2 WHERE id = ?3",
+            params![role.as_str(), visit_access, id],
+        )?;
+        if changed == 1 {
+            super::Session::end_all_of_user(conn, id)?;
+        }
+        Ok(changed == 1)
+    }
+}
+
 /// The id of the team called `name`, creating it if needed.
 pub fn ensure_team(conn: &Connection, name: &str) -> Result<String, AccountsError> {
     if let Some(id) = conn

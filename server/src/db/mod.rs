@@ -13,7 +13,7 @@ use std::{
 
 use rusqlite::Connection;
 
-pub use migrations::{MIGRATIONS, Migration};
+pub use migrations::{MIGRATIONS, Migration, apply as apply_migrations};
 
 /// Why a database operation failed.
 #[derive(Debug, thiserror::Error)]

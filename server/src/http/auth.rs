@@ -10,12 +10,13 @@ use axum::{
     http::{HeaderMap, HeaderValue, Method, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
 };
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::{AppError, origin::origin_allowed};
 use crate::{
     AppState,
     accounts::{Session, SessionToken, User, verify_password},
+    audit::{self, Action, AuditEvent},
 };
 
 /// The session cookie's name.
@@ -46,7 +47,7 @@ impl Authenticated {
     }
 }
 
-fn token_from(headers: &HeaderMap) -> Option<(SessionToken, Credential)> {
+pub(super) fn token_from(headers: &HeaderMap) -> Option<(SessionToken, Credential)> {
     if let Some(bearer) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -111,77 +112,6 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Authenticated, 
     })
 }
 
-/// `POST /api/login` body.
-#[derive(Debug, Deserialize)]
-pub struct LoginRequest {
-    login: String,
-    password: String,
-    /// A name for the device, shown to admins ("花子のiPhone").
-    #[serde(default)]
-    device_label: Option<String>,
-    /// `"api"` returns a bearer token in the body instead of setting a cookie.
-    #[serde(default)]
-    client: Option<String>,
-}
-
-/// `POST /api/login` answer.
-#[derive(Debug, Serialize)]
-pub struct LoginResponse {
-    user: User,
-    device_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    token: Option<String>,
-}
-
-/// Checks the password and starts a session.
-pub async fn login(
-    State(state): State<AppState>,
-    Json(request): Json<LoginRequest>,
-) -> Result<Response, AppError> {
-    let api = request.client.as_deref() == Some("api");
-    let label = request
-        .device_label
-        .unwrap_or_else(|| if api { "API" } else { "ブラウザ" }.to_owned());
-    let started = state
-        .db
-        .call(move |conn| -> Result<_, AppError> {
-            let Some((user, hash)) = User::find_for_login(conn, &request.login)? else {
-                // Spend the same time as a real check so logins cannot be probed by timing.
-                let _ = verify_password(&request.password, DUMMY_HASH);
-                return Ok(None);
-            };
-            if user.disabled || !verify_password(&request.password, &hash)? {
-                return Ok(None);
-            }
-            Ok(Some(Session::start(conn, &user, &label)?))
-        })
-        .await?;
-    let Some((token, session)) = started else {
-        tracing::info!("login refused");
-        return Err(AppError::BadCredentials);
-    };
-    tracing::info!(user = %session.user.id, device = %session.device_id, "logged in");
-    let body = LoginResponse {
-        user: session.user,
-        device_id: session.device_id,
-        token: api.then(|| token.reveal().to_owned()),
-    };
-    let mut response = Json(body).into_response();
-    if !api {
-        let cookie = format!(
-            "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
-            token.reveal(),
-            crate::accounts::SESSION_LIFETIME_MS / 1000
-        );
-        let value = HeaderValue::from_str(&cookie).map_err(|_| AppError::Internal)?;
-        response.headers_mut().insert(header::SET_COOKIE, value);
-    }
-    Ok(response)
-}
-
-/// A valid argon2id hash of a random password, verified against when the login is unknown.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$ZqWrZmtLuRNqUVlVQoYUEbQdbMYH5JtG8a2NgzBf0Sg";
-
 /// `GET /api/me`: who is logged in.
 pub async fn me(auth: Authenticated) -> Json<User> {
     Json(auth.session.user)
@@ -191,7 +121,7 @@ pub async fn me(auth: Authenticated) -> Json<User> {
 pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
-    _auth: Authenticated,
+    auth: Authenticated,
 ) -> Result<Response, AppError> {
     if let Some((token, _)) = token_from(&headers) {
         state
@@ -199,6 +129,16 @@ pub async fn logout(
             .call(move |conn| -> Result<_, AppError> { Ok(Session::end(conn, &token)?) })
             .await?;
     }
+    state.sync.revoke(crate::sync::Revocation::Device(
+        auth.session.device_id.clone(),
+    ));
+    audit::record_or_log(
+        &state.db,
+        AuditEvent::new(Action::Logout)
+            .user(&auth.session.user.id)
+            .device(&auth.session.device_id),
+    )
+    .await;
     let clear = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
     let mut response = StatusCode::NO_CONTENT.into_response();
     let value = HeaderValue::from_str(&clear).map_err(|_| AppError::Internal)?;
@@ -220,6 +160,7 @@ pub async fn change_password(
     Json(change): Json<PasswordChange>,
 ) -> Result<StatusCode, AppError> {
     let user_id = auth.session.user.id.clone();
+    let device_id = auth.session.device_id.clone();
     let login = auth.session.user.login.clone();
     let changed = state
         .db
@@ -231,6 +172,13 @@ pub async fn change_password(
                 return Ok(false);
             }
             User::set_password(conn, &user_id, &change.new)?;
+            let event = AuditEvent::new(Action::PasswordChanged)
+                .user(&user_id)
+                .device(&device_id);
+            audit::append(conn, &event).map_err(|error| {
+                tracing::error!(%error, "cannot write the audit log");
+                AppError::Internal
+            })?;
             Ok(true)
         })
         .await?;
@@ -244,13 +192,6 @@ pub async fn change_password(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_dummy_hash_is_a_real_argon2id_hash_so_unknown_logins_cost_a_full_check() {
-        // If it did not parse, an unknown login would answer faster than a wrong password and
-        // leak which logins exist.
-        assert!(matches!(verify_password("anything", DUMMY_HASH), Ok(false)));
-    }
 
     #[test]
     fn a_bearer_token_wins_over_a_cookie() {

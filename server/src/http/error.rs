@@ -19,6 +19,18 @@ pub enum AppError {
     /// Login name or password wrong (which one is not said).
     #[error("bad credentials")]
     BadCredentials,
+    /// Too many failed logins for this account or address (accounts/throttle.rs).
+    #[error("too many attempts")]
+    TooManyAttempts,
+    /// The second-factor code or recovery code was wrong.
+    #[error("bad second factor")]
+    BadSecondFactor,
+    /// The pending login is unknown, finished, expired or worn out by wrong codes.
+    #[error("login expired")]
+    LoginExpired,
+    /// Enrolment asked for a user who has a second factor already.
+    #[error("already enrolled")]
+    AlreadyEnrolled,
     /// A cookie-authenticated write came from another origin, or without one.
     #[error("foreign origin")]
     ForeignOrigin,
@@ -81,6 +93,27 @@ impl AppError {
                 StatusCode::UNAUTHORIZED,
                 "bad_credentials",
                 "ログイン名またはパスワードが違います。".to_owned(),
+            ),
+            Self::TooManyAttempts => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                "ログインの失敗が続いたため、しばらく受け付けません。時間をおいてお試しください。"
+                    .to_owned(),
+            ),
+            Self::BadSecondFactor => (
+                StatusCode::UNAUTHORIZED,
+                "bad_mfa_code",
+                "確認コードが違います。".to_owned(),
+            ),
+            Self::LoginExpired => (
+                StatusCode::UNAUTHORIZED,
+                "login_expired",
+                "ログインの有効期限が切れました。もう一度パスワードを入力してください。".to_owned(),
+            ),
+            Self::AlreadyEnrolled => (
+                StatusCode::CONFLICT,
+                "mfa_already_enrolled",
+                "二段階認証はすでに設定されています。".to_owned(),
             ),
             Self::ForeignOrigin => (
                 StatusCode::FORBIDDEN,

@@ -1,9 +1,12 @@
 //! The HTTP surface: routes, the app shell, and the headers every response carries.
 
+pub mod admin;
 mod app_shell;
 pub mod auth;
+pub mod client;
 mod error;
 mod health;
+pub mod login;
 pub mod origin;
 mod security_headers;
 
@@ -23,9 +26,20 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub fn router(state: AppState) -> Router {
     let shell = app_shell::service(&state.config.dist_dir);
     let api = Router::new()
-        .route("/login", post(auth::login))
+        .route("/login", post(login::login))
+        .route("/login/mfa", post(login::second_factor))
+        .route("/login/mfa/enrol", post(login::enrol))
         .route("/logout", post(auth::logout))
         .route("/me", get(auth::me))
+        .route("/admin/users", get(admin::users))
+        .route("/admin/users/{id}/devices", get(admin::devices))
+        .route("/admin/users/{id}/disable", post(admin::disable_user))
+        .route(
+            "/admin/users/{id}/role",
+            axum::routing::put(admin::set_role),
+        )
+        .route("/admin/users/{id}/mfa/reset", post(admin::reset_mfa))
+        .route("/admin/devices/{id}/revoke", post(admin::revoke_device))
         .route("/password", post(auth::change_password))
         .route("/docs", post(sync::api::register))
         .route(

@@ -29,6 +29,27 @@ pub struct SyncHub {
     /// The durable chunk store samod writes to.
     pub store: SqliteChunkStore,
     changed: broadcast::Sender<()>,
+    revocations: broadcast::Sender<Revocation>,
+}
+
+/// Whose open sync connections must close now: their sessions ended (logout, revoked device,
+/// disabled user, changed role).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Revocation {
+    /// Every connection of this user.
+    User(String),
+    /// Every connection of this device.
+    Device(String),
+}
+
+impl Revocation {
+    /// Whether this revocation concerns a connection of `owner`.
+    pub fn applies_to(&self, owner: &tickets::PeerOwner) -> bool {
+        match self {
+            Self::User(user_id) => *user_id == owner.user_id,
+            Self::Device(device_id) => *device_id == owner.device_id,
+        }
+    }
 }
 
 impl std::fmt::Debug for SyncHub {
@@ -74,6 +95,8 @@ impl SyncHub {
             tickets,
             store,
             changed,
+            // Revocations are rare; a connection that lags behind closes itself to be safe.
+            revocations: broadcast::channel(64).0,
         })
     }
 
@@ -81,6 +104,33 @@ impl SyncHub {
     pub fn access_changed(&self) {
         // No receivers just means no connection asked about any document yet.
         let _ = self.changed.send(());
+    }
+
+    /// Closes every open sync connection `revocation` concerns, within moments (each connection
+    /// listens for it beside its frames).
+    pub fn revoke(&self, revocation: Revocation) {
+        tracing::info!(?revocation, "closing sync connections");
+        // No receivers just means no connection is open.
+        let _ = self.revocations.send(revocation);
+    }
+
+    /// Completes when `owner`'s connection must close (or when revocations were missed).
+    pub fn closed_for(
+        &self,
+        owner: tickets::PeerOwner,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut receiver = self.revocations.subscribe();
+        async move {
+            loop {
+                match receiver.recv().await {
+                    Ok(revocation) if revocation.applies_to(&owner) => return,
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => return,
+                    // The hub is gone: the server is stopping and samod closes everything.
+                    Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
+                }
+            }
+        }
     }
 
     /// Whether every head in `heads` (hex change hashes) is durably stored for `doc_id`, read

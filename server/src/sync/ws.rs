@@ -34,11 +34,19 @@ pub enum FrameError {
     /// A text frame: the protocol is binary CBOR only.
     #[error("a text frame on the sync socket; the protocol is binary")]
     Text,
+    /// The connection's session ended (logout, revoked device, disabled user, changed role).
+    #[error("the session of this sync connection ended")]
+    Revoked,
 }
 
 /// samod's transport over an axum WebSocket, with the per-connection rate limit applied to
-/// incoming frames.
-fn transport(socket: WebSocket, peer_id: &str) -> samod::Transport {
+/// incoming frames. When `closed` completes, the frame stream yields an error, which makes samod
+/// drop the connection the same way as for a malformed frame.
+fn transport(
+    socket: WebSocket,
+    peer_id: &str,
+    closed: impl std::future::Future<Output = ()> + Send + 'static,
+) -> samod::Transport {
     let (sink, stream) = socket.split();
     let peer = peer_id.to_owned();
     let mut bucket = Bucket::new(RateLimit::default(), u64::try_from(now_ms()).unwrap_or(0));
@@ -68,7 +76,9 @@ fn transport(socket: WebSocket, peer_id: &str) -> samod::Transport {
                 frame
             }
         })
-        .boxed();
+        ;
+    let revoked = futures::stream::once(closed).map(|()| Err(FrameError::Revoked));
+    let frames = futures::stream::select(frames, revoked).boxed();
     let sink = sink
         .with(|bytes: Vec<u8>| async move { Ok::<_, axum::Error>(Message::Binary(bytes.into())) });
     samod::Transport::new(frames, Box::pin(sink))
@@ -104,14 +114,28 @@ pub async fn upgrade(
         tracing::warn!(user = %owner.user_id, "sync upgrade refused: foreign or missing Origin");
         return Err(AppError::ForeignOrigin);
     }
+    let device_id = owner.device_id.clone();
+    let live = state
+        .db
+        .call(move |conn| -> Result<_, AppError> {
+            Ok(crate::accounts::Session::device_is_live(conn, &device_id)?)
+        })
+        .await?;
+    if !live {
+        state.sync.tickets.forget(&peer_id);
+        tracing::info!(user = %owner.user_id, "sync upgrade refused: the session has ended");
+        return Err(AppError::Unauthenticated);
+    }
     let sync = state.sync.clone();
+    // Subscribe now, so a revocation between this check and the upgrade is not missed.
+    let closed = sync.closed_for(owner.clone());
     Ok(upgrade
         .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| async move {
             tracing::info!(peer = %peer_id, user = %owner.user_id, device = %owner.device_id, "sync connected");
             let transport =
-                transport(socket, &peer_id).with_expected_peer_id(PeerId::from(peer_id.as_str()));
+                transport(socket, &peer_id, closed).with_expected_peer_id(PeerId::from(peer_id.as_str()));
             match sync.acceptor.accept(transport) {
                 Ok(connection) => {
                     // Subscribe before waiting, so a disconnect right after the handshake is

@@ -1,0 +1,235 @@
+//! Account administration for the admin role: list users and their devices, revoke a device,
+//! disable a user, change a role, reset a second factor. Each change ends the sessions it
+//! concerns, closes their open sync connections, and is written to the audit log.
+//!
+//! ```text
+//! GET  /api/admin/users                     [{id, login, display_name, role, team_id, visit_access, disabled, …}]
+//! GET  /api/admin/users/{id}/devices        [{id, label, created_at, last_seen_at, revoked_at}]
+//! POST /api/admin/devices/{id}/revoke       204
+//! POST /api/admin/users/{id}/disable        204
+//! PUT  /api/admin/users/{id}/role           {role, visit_access} → 204
+//! POST /api/admin/users/{id}/mfa/reset      204 (the user enrols again at next login)
+//! ```
+
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::StatusCode,
+};
+use rusqlite::Connection;
+use serde::{Deserialize, Serialize};
+
+use super::{AppError, auth::Authenticated};
+use crate::{
+    AppState,
+    accounts::{Role, Session, User, mfa},
+    audit::{self, Action, AuditEvent},
+    sync::Revocation,
+};
+
+/// An authenticated admin.
+fn require_admin(auth: &Authenticated) -> Result<(), AppError> {
+    if auth.user().role == Role::Admin {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden)
+    }
+}
+
+fn audit_in(conn: &Connection, auth: &Authenticated, event: AuditEvent) -> Result<(), AppError> {
+    let event = AuditEvent {
+        user_id: Some(auth.user().id.clone()),
+        device_id: Some(auth.session.device_id.clone()),
+        ..event
+    };
+    audit::append(conn, &event).map_err(|error| {
+        tracing::error!(%error, "cannot write the audit log");
+        AppError::Internal
+    })?;
+    Ok(())
+}
+
+/// `GET /api/admin/users`
+pub async fn users(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<Json<Vec<User>>, AppError> {
+    require_admin(&auth)?;
+    Ok(Json(
+        state
+            .db
+            .call(|conn| -> Result<_, AppError> { Ok(User::list(conn)?) })
+            .await?,
+    ))
+}
+
+/// One device as an admin sees it.
+#[derive(Debug, Serialize)]
+pub struct DeviceInfo {
+    id: String,
+    label: String,
+    created_at: i64,
+    last_seen_at: i64,
+    revoked_at: Option<i64>,
+}
+
+/// `GET /api/admin/users/{id}/devices`
+pub async fn devices(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(user_id): Path<String>,
+) -> Result<Json<Vec<DeviceInfo>>, AppError> {
+    require_admin(&auth)?;
+    let devices = state
+        .db
+        .call(move |conn| -> Result<_, AppError> {
+            let mut statement = conn.prepare(
+                "SELECT id, label, created_at, last_seen_at, revoked_at FROM devices \
+                 WHERE user_id = ?1 ORDER BY last_seen_at DESC",
+            )?;
+            let devices = statement
+                .query_map([user_id], |r| {
+                    Ok(DeviceInfo {
+                        id: r.get(0)?,
+                        label: r.get(1)?,
+                        created_at: r.get(2)?,
+                        last_seen_at: r.get(3)?,
+                        revoked_at: r.get(4)?,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(devices)
+        })
+        .await?;
+    Ok(Json(devices))
+}
+
+/// `POST /api/admin/devices/{id}/revoke`
+pub async fn revoke_device(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(device_id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    require_admin(&auth)?;
+    let id = device_id.clone();
+    let admin = auth.clone();
+    state
+        .db
+        .call(move |conn| -> Result<_, AppError> {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let owner = Session::revoke_device(&tx, &id)?.ok_or(AppError::NotFound)?;
+            audit_in(
+                &tx,
+                &admin,
+                AuditEvent::new(Action::DeviceRevoked)
+                    .detail(format!("device {id} of user {owner}")),
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
+    state.sync.revoke(Revocation::Device(device_id));
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/admin/users/{id}/disable`
+pub async fn disable_user(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(user_id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    require_admin(&auth)?;
+    if user_id == auth.user().id {
+        return Err(AppError::BadRequest(
+            "自分自身のアカウントは無効にできません。".to_owned(),
+        ));
+    }
+    let id = user_id.clone();
+    let admin = auth.clone();
+    state
+        .db
+        .call(move |conn| -> Result<_, AppError> {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            if !User::disable(&tx, &id)? {
+                return Err(AppError::NotFound);
+            }
+            audit_in(
+                &tx,
+                &admin,
+                AuditEvent::new(Action::UserDisabled).detail(format!("user {id}")),
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
+    state.sync.revoke(Revocation::User(user_id));
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT /api/admin/users/{id}/role` body.
+#[derive(Debug, Deserialize)]
+pub struct RoleChange {
+    role: Role,
+    #[serde(default)]
+    visit_access: bool,
+}
+
+/// `PUT /api/admin/users/{id}/role`
+pub async fn set_role(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(user_id): Path<String>,
+    Json(change): Json<RoleChange>,
+) -> Result<StatusCode, AppError> {
+    require_admin(&auth)?;
+    let id = user_id.clone();
+    let admin = auth.clone();
+    state
+        .db
+        .call(move |conn| -> Result<_, AppError> {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let before = User::get(&tx, &id)?.ok_or(AppError::NotFound)?;
+            User::set_role(&tx, &id, change.role, change.visit_access)?;
+            audit_in(
+                &tx,
+                &admin,
+                AuditEvent::new(Action::RoleChanged).detail(format!(
+                    "user {id}: {} (visit access {}) -> {} (visit access {})",
+                    before.role, before.visit_access, change.role, change.visit_access
+                )),
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
+    state.sync.revoke(Revocation::User(user_id));
+    // Access decisions of other open connections may depend on this user's role.
+    state.sync.access_changed();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/admin/users/{id}/mfa/reset`
+pub async fn reset_mfa(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(user_id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    require_admin(&auth)?;
+    let admin = auth.clone();
+    state
+        .db
+        .call(move |conn| -> Result<_, AppError> {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            User::get(&tx, &user_id)?.ok_or(AppError::NotFound)?;
+            mfa::reset(&tx, &user_id)?;
+            audit_in(
+                &tx,
+                &admin,
+                AuditEvent::new(Action::MfaReset).detail(format!("user {user_id}")),
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -33,6 +33,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(2, "002_chunks.sql"),
     migration!(3, "003_registry.sql"),
     migration!(4, "004_projection.sql"),
+    migration!(5, "005_office.sql"),
 ];
 
 /// Applies every migration newer than the database's version.

@@ -412,13 +412,45 @@ pub fn generate_r6() -> Fixture {
 
 // --- Loading through the sync path ---------------------------------------------------------------
 
-/// Creates each session's document on a trainer's device (the native sync client), registers it,
-/// syncs it over the real WebSocket, waits until the server confirms it stored, and then until
-/// the projection has caught up (the manifest, which the projection writes in the same transaction
-/// as the report rows, lists the device's heads). Returns the document ids in order.
+/// Creates each session's document on a trainer's device and syncs it: see [`sync_documents`].
 pub async fn sync_through_a_device(
     trainer: &crate::ApiClient,
     sessions: &[FixtureSession],
+    seed: u64,
+) -> anyhow::Result<Vec<nimo_shared::sync::DocumentId>> {
+    let actor = nimo_shared::DeviceId::from_random_bytes([0x5E; 16]).actor_id();
+    let documents = sessions
+        .iter()
+        .enumerate()
+        .map(|(index, fixture)| {
+            Ok(NewDocument {
+                doc: fixture.to_doc(actor.clone(), index)?,
+                kind: "training_session",
+                members: Vec::new(),
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    sync_documents(trainer, documents, seed).await
+}
+
+/// A document a device creates, with its registration.
+#[derive(Debug)]
+pub struct NewDocument {
+    /// Its first changes.
+    pub doc: Automerge,
+    /// Registry kind.
+    pub kind: &'static str,
+    /// Assigned users (a visit case's pair).
+    pub members: Vec<String>,
+}
+
+/// Creates each document on a device of `client`'s user (the native sync client), registers
+/// it, syncs it over the real WebSocket, waits until the server confirms it stored, and then
+/// until the projection has caught up (the manifest, which the projection writes in the same
+/// transaction as the report rows, lists the device's heads). Returns the document ids in order.
+pub async fn sync_documents(
+    client: &crate::ApiClient,
+    documents: Vec<NewDocument>,
     seed: u64,
 ) -> anyhow::Result<Vec<nimo_shared::sync::DocumentId>> {
     use crate::native_client::{Device, DeviceOptions, DeviceStorage, ServerLink};
@@ -426,23 +458,23 @@ pub async fn sync_through_a_device(
     const WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
     let device = Device::start(
-        ServerLink::new(trainer.clone()),
+        ServerLink::new(client.clone()),
         DeviceStorage::default(),
         DeviceOptions::seeded(seed),
     );
-    let actor = nimo_shared::DeviceId::from_random_bytes([0x5E; 16]).actor_id();
     let mut ids = Vec::new();
-    for (index, fixture) in sessions.iter().enumerate() {
-        let doc_id = device.create(fixture.to_doc(actor.clone(), index)?).await?;
-        let status = trainer
-            .register(&doc_id.to_string(), "training_session", &[])
+    for document in documents {
+        let doc_id = device.create(document.doc).await?;
+        let members: Vec<&str> = document.members.iter().map(String::as_str).collect();
+        let status = client
+            .register(&doc_id.to_string(), document.kind, &members)
             .await?;
         anyhow::ensure!(status.is_success(), "registering {doc_id}: {status}");
         device.sync_now(doc_id).await?;
         ids.push(doc_id);
     }
     let stored = device
-        .wait_for("every session stored", WAIT, |o| {
+        .wait_for("every document stored", WAIT, |o| {
             ids.iter()
                 .all(|id| o.doc_status(id) == Some(DocStatus::Stored))
         })
@@ -461,7 +493,7 @@ pub async fn sync_through_a_device(
         .collect();
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let manifest = trainer.get("/api/sync/manifest?since=0").await?;
+        let manifest = client.get("/api/sync/manifest?since=0").await?;
         let projected: std::collections::BTreeMap<String, Vec<String>> = manifest["documents"]
             .as_array()
             .into_iter()

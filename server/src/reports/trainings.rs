@@ -12,16 +12,16 @@ use super::table::{Cell, Column, ReportTable};
 
 const ATTENDED: &str = "a.withdrawn = 0 AND (a.checked_in = 1 OR a.completed = 1)";
 
+/// A code's Japanese label; empty when the code is absent (an audience for a course without
+/// one) or unknown to this build.
 fn label<T: Copy>(
     code: Option<String>,
     parse: impl Fn(&str) -> Option<T>,
     ja: fn(T) -> &'static str,
-) -> String {
+) -> Cell {
     code.as_deref()
         .and_then(parse)
-        .map(ja)
-        .unwrap_or_default()
-        .to_owned()
+        .map_or(Cell::Empty, |value| Cell::text(ja(value)))
 }
 
 fn host_label(host: &str, municipality: Option<&str>) -> String {
@@ -60,21 +60,21 @@ pub fn by_group(conn: &Connection, year: FiscalYear) -> rusqlite::Result<ReportT
         attended_total += attended;
         completed_total += completed;
         rows.push(vec![
-            Cell::text(label(
+            label(
                 Some(course),
                 |c| c.parse::<TrainingKind>().ok(),
                 TrainingKind::label_ja,
-            )),
-            Cell::text(label(
+            ),
+            label(
                 row.get(1)?,
                 |c| c.parse::<Audience>().ok(),
                 Audience::label_ja,
-            )),
-            Cell::text(label(
+            ),
+            label(
                 row.get(2)?,
                 |c| c.parse::<TrainingScope>().ok(),
                 TrainingScope::label_ja,
-            )),
+            ),
             Cell::Text(host_label(&host, host_municipality.as_deref())),
             Cell::count(sessions),
             Cell::count(attended),

@@ -12,6 +12,7 @@ pub mod db;
 pub mod http;
 pub mod projection;
 pub mod registry;
+pub mod reports;
 pub mod storage;
 pub mod sync;
 
@@ -43,6 +44,9 @@ pub enum StartError {
     /// The chunk store could not be opened.
     #[error("cannot open the document store")]
     Store(#[from] storage::SqliteStoreError),
+    /// The report tables could not be brought up to date.
+    #[error("cannot rebuild the report tables")]
+    Projection(#[from] projection::ProjectionError),
     /// samod did not start.
     #[error(transparent)]
     Sync(#[from] sync::SyncStartError),
@@ -53,6 +57,10 @@ impl AppState {
     pub async fn open(config: Config) -> Result<Self, StartError> {
         let db = Db::open_in(&config.data_dir)?;
         let store = storage::SqliteChunkStore::open(db.path())?;
+        if let Some(projected) = projection::rebuild_if_stale(&db, &store).await? {
+            tracing::info!(projected, "report rows had an older shape; rebuilt them");
+        }
+        reports::targets::seed_from_plan(&db).await?;
         // Access decisions are taken again on every message here: registrations, assignments,
         // and a document growing past the size limit.
         let (access_changed, _) = tokio::sync::broadcast::channel(64);

@@ -33,7 +33,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(2, "002_chunks.sql"),
     migration!(3, "003_registry.sql"),
     migration!(4, "004_projection.sql"),
-    // 005 is reserved for another branch; numbers are handed out per branch so merges stay clean.
+    migration!(5, "005_office.sql"),
     migration!(6, "006_security.sql"),
 ];
 

@@ -17,7 +17,7 @@ use axum::{
 
 pub use error::AppError;
 
-use crate::{AppState, sync};
+use crate::{AppState, reports, sync};
 
 /// The largest JSON body accepted by the API.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -50,6 +50,13 @@ pub fn router(state: AppState) -> Router {
         .route("/sync/ws", get(sync::ws::upgrade))
         .route("/sync/manifest", get(sync::api::manifest))
         .route("/sync/confirm", post(sync::api::confirm))
+        .route("/reports", get(reports::list))
+        .route("/reports/{name}", get(reports::report))
+        .route(
+            "/targets",
+            get(reports::list_targets).put(reports::set_target),
+        )
+        .route("/openapi.json", get(reports::openapi::serve))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES));
     Router::new()
         .route("/healthz", get(health::healthz))

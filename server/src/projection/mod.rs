@@ -120,7 +120,29 @@ fn registry_kind(conn: &rusqlite::Connection, doc_id: &str) -> rusqlite::Result<
     .optional()
 }
 
-/// Recreates every report row and registry head from the stored documents. Returns how many
+/// The shape of the report rows this build writes; bump it when `tables` writes new columns, so
+/// a server started on an older database rebuilds the rows ([`rebuild_if_stale`]).
+pub const VERSION: i64 = 2;
+
+/// Rebuilds the report rows when the database holds rows of an older shape. Returns how many
+/// documents were projected, `None` when the rows were current.
+pub async fn rebuild_if_stale(
+    db: &Db,
+    store: &SqliteChunkStore,
+) -> Result<Option<usize>, ProjectionError> {
+    let stored: i64 = db
+        .call(|conn| -> Result<i64, ProjectionError> {
+            Ok(conn.query_row("SELECT version FROM projection_state", [], |r| r.get(0))?)
+        })
+        .await?;
+    if stored >= VERSION {
+        return Ok(None);
+    }
+    Ok(Some(rebuild(db, store).await?))
+}
+
+/// Recreates every report row and registry head from the stored documents, and records that the
+/// rows have this build's shape. Returns how many
 /// documents were projected.
 pub async fn rebuild(db: &Db, store: &SqliteChunkStore) -> Result<usize, ProjectionError> {
     let ids: Vec<String> = db
@@ -137,5 +159,10 @@ pub async fn rebuild(db: &Db, store: &SqliteChunkStore) -> Result<usize, Project
     for id in &ids {
         project_one(db, store, id).await?;
     }
+    db.call(|conn| -> Result<(), ProjectionError> {
+        conn.execute("UPDATE projection_state SET version = ?1", [VERSION])?;
+        Ok(())
+    })
+    .await?;
     Ok(ids.len())
 }

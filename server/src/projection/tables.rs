@@ -8,7 +8,7 @@ use nimo_shared::{
     records::{
         council::CouncilMeeting,
         peer::PeerSupportGroup,
-        training::{Host, TrainingSession, district_of},
+        training::{Host, TrainingSession, counting_place, district_of},
         visit::VisitCase,
     },
 };
@@ -72,6 +72,10 @@ fn person_key(key: &PersonKey) -> String {
             birth_year.map(|y| y.to_string()).unwrap_or_default()
         ),
     };
+    sha256_hex(&text)
+}
+
+fn sha256_hex(text: &str) -> String {
     Sha256::digest(text.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -103,8 +107,8 @@ fn session(conn: &Connection, doc_id: &str, session: &TrainingSession) -> rusqli
     )?;
     let mut insert = conn.prepare(
         "INSERT INTO proj_attendees (doc_id, attendee_id, person_key, affiliation, district, \
-         birth_year, checked_in, completed, ring_given, sticker_given, withdrawn) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+         birth_year, checked_in, completed, ring_given, sticker_given, withdrawn, place) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?;
     for (id, attendee) in &session.roster {
         insert.execute(params![
@@ -119,6 +123,7 @@ fn session(conn: &Connection, doc_id: &str, session: &TrainingSession) -> rusqli
             attendee.ring_given,
             attendee.sticker_given,
             attendee.withdrawn,
+            counting_place(&attendee.person, session.audience).map(|p| p.to_string()),
         ])?;
     }
     Ok(())
@@ -127,7 +132,7 @@ fn session(conn: &Connection, doc_id: &str, session: &TrainingSession) -> rusqli
 fn visit_case(conn: &Connection, doc_id: &str, case: &VisitCase) -> rusqlite::Result<()> {
     conn.execute(
         "INSERT INTO proj_visit_cases (doc_id, hospital_municipality, eligibility, requested_on, \
-         status, discharged_on) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+         status, discharged_on, patient_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
             doc_id,
             case.hospital_municipality.name(),
@@ -135,6 +140,7 @@ fn visit_case(conn: &Connection, doc_id: &str, case: &VisitCase) -> rusqlite::Re
             case.requested_on.to_string(),
             case.status.code(),
             case.discharged_on.map(|d| d.to_string()),
+            sha256_hex(&format!("patient:{}", case.patient_code)),
         ],
     )?;
     let mut insert = conn.prepare(

@@ -316,17 +316,22 @@ impl Record for TrainingSession {
     }
 }
 
-/// The district a person counts in (DOMAIN.md): their residence's; for 企業/教育 audiences with
-/// no residence recorded, their workplace's or school's; otherwise (unknown) その他. The caller
-/// maps 仙台市 to その他 for the 心のサポーター table with
-/// [`ReportDistrict::supporter_table_column`].
-pub fn district_of(person: &Person, audience: Option<Audience>) -> ReportDistrict {
+/// The place a person counts in (DOMAIN.md): their residence; for 企業/教育 audiences with no
+/// residence recorded, their workplace or school; `None` when unknown.
+pub fn counting_place(person: &Person, audience: Option<Audience>) -> Option<Place> {
     let workplace_counts = matches!(audience, Some(Audience::Company | Audience::Education));
     match (person.residence, person.workplace) {
-        (Some(residence), _) => residence.district(),
-        (None, Some(workplace)) if workplace_counts => workplace.district(),
-        _ => ReportDistrict::Other,
+        (Some(residence), _) => Some(residence),
+        (None, Some(workplace)) if workplace_counts => Some(workplace),
+        _ => None,
     }
+}
+
+/// The district a person counts in: that of their [`counting_place`], その他 when unknown. The
+/// caller maps 仙台市 to その他 for the 心のサポーター table with
+/// [`ReportDistrict::supporter_table_column`].
+pub fn district_of(person: &Person, audience: Option<Audience>) -> ReportDistrict {
+    counting_place(person, audience).map_or(ReportDistrict::Other, Place::district)
 }
 
 #[cfg(test)]

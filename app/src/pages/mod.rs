@@ -123,7 +123,7 @@ fn DeviceNotices() -> impl IntoView {
         signals.session.with(Option::is_some).then(|| {
             let text = match pwa.persisted.get() {
                 Some(true) => "この端末の保存: 永続（ブラウザが自動で消すことはありません）",
-                Some(false) => "この端末の保存: 一時的（空き容量が少ないとブラウザが消す場合があります。早めに同期してください）",
+                Some(false) => "この端末の保存: 一時的（容量不足のときブラウザが消す場合があります。早めに同期を）",
                 None => "この端末の保存: 確認中",
             };
             view! { <p class="storage-persistence">{text}</p> }

@@ -25,13 +25,14 @@ export async function tempDir(prefix) {
 
 /**
  * Starts `nimo-server` with its database in `dataDir` on `listen` (127.0.0.1:0 by default; pass
- * the address of an earlier run to bring a stopped server back where the pages expect it) and
- * resolves once it prints the address it listens on.
+ * the address of an earlier run to bring a stopped server back where the pages expect it),
+ * serving the shell from `distDir` (the build under test by default), and resolves once it
+ * prints the address it listens on.
  */
-export async function startServer({ dataDir, listen = "127.0.0.1:0" }) {
+export async function startServer({ dataDir, listen = "127.0.0.1:0", distDir = required("NIMO_DIST_DIR") }) {
   const child = spawn(
     required("NIMO_SERVER_BIN"),
-    ["serve", "--listen", listen, "--data-dir", dataDir, "--dist-dir", required("NIMO_DIST_DIR")],
+    ["serve", "--listen", listen, "--data-dir", dataDir, "--dist-dir", distDir],
     { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NIMO_LOG: process.env.NIMO_LOG ?? "warn" } },
   );
   const logs = [];

@@ -27,7 +27,10 @@ use nimo_shared::sync::{DocStatus, DocumentId, SyncStatus};
 use crate::store::Kv;
 
 pub use account::{SessionInfo, boot, login};
-pub use training::{add_attendee, check_in, create_session, training_session, training_sessions};
+pub use training::{
+    Mark, add_attendee, add_walk_in, check_in, create_session, resolve_conflict, session_conflicts,
+    set_mark, training_session, training_sessions, undo_check_in, withdraw_attendee,
+};
 
 /// The reactive view of sync for the UI.
 #[derive(Debug, Clone, Copy)]

@@ -1,6 +1,8 @@
 //! Training sessions on this device: reading them and every change a trainer makes.
 
+use automerge::ScalarValue;
 use leptos::prelude::*;
+use nimo_shared::conflicts::{self, Conflict};
 use nimo_shared::records::roster;
 use nimo_shared::records::training::{Person, TrainingSession};
 use nimo_shared::sync::DocumentId;
@@ -98,14 +100,93 @@ pub fn add_attendee(doc_id: DocumentId, person: Person) -> Result<AttendeeId, St
     Ok(id)
 }
 
-/// Checks an attendee in, as the logged-in user.
-pub fn check_in(doc_id: DocumentId, attendee: AttendeeId) -> Result<(), String> {
-    let by: UserId = signals()
+/// The logged-in user, who signs check-ins.
+fn current_user() -> Result<UserId, String> {
+    signals()
         .session
         .get_untracked()
         .and_then(|s| s.user.id.parse().ok())
-        .ok_or_else(|| "ログインしてください。".to_owned())?;
+        .ok_or_else(|| "ログインしてください。".to_owned())
+}
+
+/// Checks an attendee in, as the logged-in user.
+pub fn check_in(doc_id: DocumentId, attendee: AttendeeId) -> Result<(), String> {
+    let by = current_user()?;
     change_session(doc_id, |document, at| {
         roster::check_in(document, attendee, at, &by).map_err(|e| e.message_ja())
+    })
+}
+
+/// Undoes a check-in (the inverse of [`check_in`]).
+pub fn undo_check_in(doc_id: DocumentId, attendee: AttendeeId) -> Result<(), String> {
+    change_session(doc_id, |document, at| {
+        roster::undo_check_in(document, attendee, at).map_err(|e| e.message_ja())
+    })
+}
+
+/// Adds a walk-in and checks them in at once: two changes in one local edit, so the screen
+/// never shows them added but not present.
+pub fn add_walk_in(doc_id: DocumentId, person: Person) -> Result<AttendeeId, String> {
+    person.validate().map_err(|e| e.to_string())?;
+    let by = current_user()?;
+    let id = AttendeeId::from_random_bytes(rng::random_bytes::<16>());
+    change_session(doc_id, |document, at| {
+        roster::add_attendee(document, id, person, at).map_err(|e| e.message_ja())?;
+        roster::check_in(document, id, at, &by).map_err(|e| e.message_ja())
+    })?;
+    Ok(id)
+}
+
+/// The yes/no marks of an attendee.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    /// 修了.
+    Completed,
+    /// ここサポリング given.
+    Ring,
+    /// ここサポステッカー given.
+    Sticker,
+}
+
+/// Sets one mark of an attendee.
+pub fn set_mark(
+    doc_id: DocumentId,
+    attendee: AttendeeId,
+    mark: Mark,
+    value: bool,
+) -> Result<(), String> {
+    change_session(doc_id, |document, at| {
+        match mark {
+            Mark::Completed => roster::mark_completed(document, attendee, value, at),
+            Mark::Ring => roster::mark_ring_given(document, attendee, value, at),
+            Mark::Sticker => roster::mark_sticker_given(document, attendee, value, at),
+        }
+        .map_err(|e| e.message_ja())
+    })
+}
+
+/// Withdraws an entry added by mistake (kept, flagged, not counted).
+pub fn withdraw_attendee(doc_id: DocumentId, attendee: AttendeeId) -> Result<(), String> {
+    change_session(doc_id, |document, at| {
+        roster::withdraw_attendee(document, attendee, at).map_err(|e| e.message_ja())
+    })
+}
+
+/// Every field of a session that holds competing values after a merge.
+pub fn session_conflicts(doc_id: DocumentId) -> Vec<Conflict> {
+    signals().docs_version.track();
+    with_driver(|d| d.client.doc(&doc_id).map(conflicts::conflicts))
+        .flatten()
+        .unwrap_or_default()
+}
+
+/// Settles a conflicted field on `chosen`, written as a normal change by this device.
+pub fn resolve_conflict(
+    doc_id: DocumentId,
+    path: &[String],
+    chosen: ScalarValue,
+) -> Result<(), String> {
+    change_session(doc_id, |document, at| {
+        conflicts::resolve(document, path, chosen, at).map_err(|e| e.message_ja())
     })
 }

@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod office;
 pub mod projection;
 pub mod registry;
 pub mod reports;

@@ -79,6 +79,24 @@ pub fn document() -> Value {
             }
         }),
     );
+    paths.insert(
+        "/api/sessions/{id}/roster-import".to_owned(),
+        json!({ "post": {
+            "operationId": "import_roster", "tags": ["imports"],
+            "summary": "事前申込の名簿（CSV: 氏名,ふりがな,市町村,所属）を研修の名簿に追加する。1行でも誤りがあれば何も追加しない",
+            "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" }, "description": "研修の文書ID" }],
+            "requestBody": { "required": true, "content": { "text/csv": { "schema": { "type": "string" } } } },
+            "responses": {
+                "200": { "description": "追加した人数と変更後の heads", "content": { "application/json": { "schema": {
+                    "type": "object", "properties": { "added": { "type": "integer" }, "heads": { "type": "array", "items": { "type": "string" } } } } } } },
+                "422": { "description": "誤りのある行（行番号と日本語の説明）。何も追加していない", "content": { "application/json": { "schema": {
+                    "type": "object", "properties": { "code": { "type": "string" }, "error": { "type": "string" },
+                    "rows": { "type": "array", "items": { "type": "object", "properties": {
+                        "line": { "type": ["integer", "null"] }, "message": { "type": "string" } } } } } } } } },
+                "404": { "description": "研修が見つからない" }
+            }
+        }}),
+    );
     json!({
         "openapi": "3.1.0",
         "info": {

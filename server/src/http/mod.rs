@@ -47,6 +47,14 @@ pub fn router(state: AppState) -> Router {
             "/sessions/{id}/roster-import",
             post(office::roster_import::import),
         )
+        .route("/office/devices", get(office::devices::devices))
+        .route("/office/conflicts", get(office::conflicts::list))
+        .route(
+            "/office/conflicts/resolve",
+            post(office::conflicts::resolve),
+        )
+        .route("/office/duplicates", get(office::duplicates::list))
+        .route("/office/duplicates/merge", post(office::duplicates::merge))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES));
     Router::new()
         .route("/healthz", get(health::healthz))

@@ -3,6 +3,9 @@
 //! normal Automerge change, so it is stored, projected and synced to every device like a change
 //! made on a phone.
 
+pub mod conflicts;
+pub mod devices;
+pub mod duplicates;
 pub mod roster_import;
 
 use std::str::FromStr as _;

@@ -17,6 +17,8 @@ pub enum Route {
     Trainer,
     /// `/sessions/<document id>`: one session and its roster.
     Session(DocumentId),
+    /// `/office`: the office's dashboard (reports and charts).
+    Office,
     /// `/_debug/storage`: runs the chunk store conformance suite against IndexedDB.
     StorageCheck,
     /// Anything else.
@@ -31,6 +33,7 @@ impl Route {
             "" => Route::Start,
             "/login" => Route::Login,
             "/trainer" => Route::Trainer,
+            "/office" => Route::Office,
             "/_debug/storage" => Route::StorageCheck,
             _ => path
                 .strip_prefix("/sessions/")
@@ -45,6 +48,7 @@ impl Route {
             Route::Start | Route::NotFound => "/".to_owned(),
             Route::Login => "/login".to_owned(),
             Route::Trainer => "/trainer".to_owned(),
+            Route::Office => "/office".to_owned(),
             Route::Session(id) => format!("/sessions/{id}"),
             Route::StorageCheck => "/_debug/storage".to_owned(),
         }
@@ -116,6 +120,7 @@ mod tests {
             Route::Start,
             Route::Login,
             Route::Trainer,
+            Route::Office,
             Route::Session(id),
         ] {
             assert_eq!(Route::parse(&route.path()), route);

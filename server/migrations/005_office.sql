@@ -28,3 +28,36 @@ CREATE TABLE targets (
     updated_at   INTEGER NOT NULL,
     PRIMARY KEY (indicator, fiscal_year)
 );
+
+-- What each device last did with sync, for the office's reconciliation view: when it last asked
+-- for a WebSocket ticket, when it last asked to confirm, and how many of the documents in that
+-- confirm the server did not (yet) hold at those heads: changes still only on the device.
+CREATE TABLE device_sync (
+    device_id             TEXT PRIMARY KEY REFERENCES devices(id),
+    last_connect_at       INTEGER,
+    last_confirm_at       INTEGER,
+    documents_confirmed   INTEGER NOT NULL DEFAULT 0,
+    documents_unconfirmed INTEGER NOT NULL DEFAULT 0
+);
+
+-- Fields of a document holding several concurrent values (nimo_shared::conflicts): the path and
+-- how many values, never the values (they may be names); the queue reads them from the document.
+CREATE TABLE proj_conflicts (
+    doc_id       TEXT NOT NULL REFERENCES documents(id),
+    path         TEXT NOT NULL,
+    value_count  INTEGER NOT NULL,
+    PRIMARY KEY (doc_id, path)
+);
+
+-- Duplicate people merged by the office: every roster entry given one confirmed person id, with
+-- who did it and why. The entries themselves stay in their sessions (traceable both ways).
+CREATE TABLE person_merges (
+    person_id    TEXT NOT NULL,
+    doc_id       TEXT NOT NULL REFERENCES documents(id),
+    attendee_id  TEXT NOT NULL,
+    reason       TEXT NOT NULL,
+    merged_by    TEXT NOT NULL REFERENCES users(id),
+    merged_at    INTEGER NOT NULL,
+    PRIMARY KEY (doc_id, attendee_id, person_id)
+);
+CREATE INDEX person_merges_by_person ON person_merges(person_id);

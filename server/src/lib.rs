@@ -10,6 +10,7 @@ pub mod audit;
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod office;
 pub mod projection;
 pub mod registry;
 pub mod reports;

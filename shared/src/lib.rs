@@ -82,6 +82,7 @@ pub mod errors;
 pub mod fiscal;
 pub mod geo;
 pub mod ids;
+pub mod import;
 pub mod instant;
 pub mod records;
 pub mod reference;

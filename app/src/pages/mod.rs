@@ -1,6 +1,7 @@
 //! The app's pages and the frame around them (masthead with the sync status).
 
 mod login;
+mod office;
 mod session;
 mod start;
 mod storage_check;
@@ -31,7 +32,10 @@ pub fn App() -> impl IntoView {
                 view! { <main class="page"><p>"読み込み中…"</p></main> }.into_any()
             }
             Route::Login => login::LoginPage().into_any(),
-            Route::Trainer | Route::Session(_) if !logged_in => login::LoginPage().into_any(),
+            Route::Trainer | Route::Session(_) | Route::Office if !logged_in => {
+                login::LoginPage().into_any()
+            }
+            Route::Office => office::OfficePage().into_any(),
             Route::Trainer => trainer::TrainerPage().into_any(),
             Route::Session(id) => session::SessionPage(session::SessionPageProps { id }).into_any(),
         }

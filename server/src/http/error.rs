@@ -46,6 +46,10 @@ pub enum AppError {
     /// The request conflicts with what exists (an id registered differently).
     #[error("conflict")]
     Conflict,
+    /// What the request was based on has changed meanwhile (someone else acted first); the
+    /// message says what to do, in Japanese.
+    #[error("outdated: {0}")]
+    Outdated(String),
     /// The request is malformed; the message says how, in Japanese.
     #[error("bad request: {0}")]
     BadRequest(String),
@@ -141,6 +145,7 @@ impl AppError {
                 "同じIDの文書が別の内容で登録されています。".to_owned(),
             ),
             Self::BadRequest(message) => (StatusCode::BAD_REQUEST, "bad_request", message.clone()),
+            Self::Outdated(message) => (StatusCode::CONFLICT, "outdated", message.clone()),
             Self::Accounts(AccountsError::Password(error)) => (
                 StatusCode::BAD_REQUEST,
                 "bad_password",

@@ -17,7 +17,7 @@ use axum::{
 
 pub use error::AppError;
 
-use crate::{AppState, reports, sync};
+use crate::{AppState, office, reports, sync};
 
 /// The largest JSON body accepted by the API.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -57,6 +57,18 @@ pub fn router(state: AppState) -> Router {
             get(reports::list_targets).put(reports::set_target),
         )
         .route("/openapi.json", get(reports::openapi::serve))
+        .route(
+            "/sessions/{id}/roster-import",
+            post(office::roster_import::import),
+        )
+        .route("/office/devices", get(office::devices::devices))
+        .route("/office/conflicts", get(office::conflicts::list))
+        .route(
+            "/office/conflicts/resolve",
+            post(office::conflicts::resolve),
+        )
+        .route("/office/duplicates", get(office::duplicates::list))
+        .route("/office/duplicates/merge", post(office::duplicates::merge))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES));
     Router::new()
         .route("/healthz", get(health::healthz))

@@ -15,7 +15,8 @@ use nimo_shared::{
 use rusqlite::{Connection, params};
 use sha2::{Digest as _, Sha256};
 
-const TABLES: [&str; 8] = [
+const TABLES: [&str; 9] = [
+    "proj_conflicts",
     "proj_attendees",
     "proj_sessions",
     "proj_visits",
@@ -40,6 +41,7 @@ pub fn replace(conn: &Connection, doc_id: &str, doc: &Automerge) -> rusqlite::Re
     for table in TABLES {
         conn.execute(&format!("DELETE FROM {table} WHERE doc_id = ?1"), [doc_id])?;
     }
+    conflicted_fields(conn, doc_id, doc)?;
     let outcome = match doc::kind_of(doc) {
         Some(DocKind::TrainingSession) => doc::hydrate(doc).map(|s| session(conn, doc_id, &s)),
         Some(DocKind::VisitCase) => doc::hydrate(doc).map(|c| visit_case(conn, doc_id, &c)),
@@ -57,6 +59,21 @@ pub fn replace(conn: &Connection, doc_id: &str, doc: &Automerge) -> rusqlite::Re
             Ok(())
         }
     }
+}
+
+/// Records which fields hold concurrent values (not the values), for the office's queue.
+fn conflicted_fields(conn: &Connection, doc_id: &str, doc: &Automerge) -> rusqlite::Result<()> {
+    let mut insert = conn.prepare(
+        "INSERT OR REPLACE INTO proj_conflicts (doc_id, path, value_count) VALUES (?1, ?2, ?3)",
+    )?;
+    for conflict in nimo_shared::conflicts::conflicts(doc) {
+        insert.execute(params![
+            doc_id,
+            conflict.path_string(),
+            i64::try_from(conflict.values.len()).unwrap_or(i64::MAX),
+        ])?;
+    }
+    Ok(())
 }
 
 fn person_key(key: &PersonKey) -> String {

@@ -79,6 +79,66 @@ pub fn document() -> Value {
             }
         }),
     );
+    paths.insert(
+        "/api/sessions/{id}/roster-import".to_owned(),
+        json!({ "post": {
+            "operationId": "import_roster", "tags": ["imports"],
+            "summary": "事前申込の名簿（CSV: 氏名,ふりがな,市町村,所属）を研修の名簿に追加する。1行でも誤りがあれば何も追加しない",
+            "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" }, "description": "研修の文書ID" }],
+            "requestBody": { "required": true, "content": { "text/csv": { "schema": { "type": "string" } } } },
+            "responses": {
+                "200": { "description": "追加した人数と変更後の heads", "content": { "application/json": { "schema": {
+                    "type": "object", "properties": { "added": { "type": "integer" }, "heads": { "type": "array", "items": { "type": "string" } } } } } } },
+                "422": { "description": "誤りのある行（行番号と日本語の説明）。何も追加していない", "content": { "application/json": { "schema": {
+                    "type": "object", "properties": { "code": { "type": "string" }, "error": { "type": "string" },
+                    "rows": { "type": "array", "items": { "type": "object", "properties": {
+                        "line": { "type": ["integer", "null"] }, "message": { "type": "string" } } } } } } } } },
+                "404": { "description": "研修が見つからない" }
+            }
+        }}),
+    );
+    let simple = |id: &str, summary: &str| {
+        json!({ "operationId": id, "summary": summary, "tags": ["reconciliation"],
+                "responses": { "200": { "description": summary, "content": { "application/json": {} } } } })
+    };
+    paths.insert(
+        "/api/office/devices".to_owned(),
+        json!({ "get": simple("list_devices", "利用者と端末ごとの最終同期時刻・未確認の文書数") }),
+    );
+    paths.insert(
+        "/api/office/conflicts".to_owned(),
+        json!({ "get": simple("list_conflicts", "同時に異なる値が書かれた項目（競合）の一覧") }),
+    );
+    paths.insert(
+        "/api/office/conflicts/resolve".to_owned(),
+        json!({ "post": {
+            "operationId": "resolve_conflict", "tags": ["reconciliation"],
+            "summary": "競合した項目の値を選び、通常の変更として書き戻す",
+            "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                "type": "object", "required": ["doc_id", "path", "values", "choice"], "properties": {
+                    "doc_id": { "type": "string" }, "path": { "type": "string" },
+                    "values": { "type": "array", "items": { "type": "string" }, "description": "一覧で表示された値（変わっていれば 409）" },
+                    "choice": { "type": "integer", "minimum": 0 } } } } } },
+            "responses": { "200": { "description": "変更後の heads" }, "409": { "description": "一覧が古い" } }
+        }}),
+    );
+    paths.insert(
+        "/api/office/duplicates".to_owned(),
+        json!({ "get": simple("list_duplicates", "同一人物の可能性がある参加者の組") }),
+    );
+    paths.insert(
+        "/api/office/duplicates/merge".to_owned(),
+        json!({ "post": {
+            "operationId": "merge_duplicates", "tags": ["reconciliation"],
+            "summary": "参加者を同一人物として統合する（各研修の記録は残し、同じ人物IDを付ける）",
+            "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                "type": "object", "required": ["entries"], "properties": {
+                    "entries": { "type": "array", "minItems": 2, "items": { "type": "object", "properties": {
+                        "doc_id": { "type": "string" }, "attendee_id": { "type": "string" } } } },
+                    "reason": { "type": "string" } } } } } },
+            "responses": { "200": { "description": "人物ID" }, "400": { "description": "統合できない" } }
+        }}),
+    );
     json!({
         "openapi": "3.1.0",
         "info": {

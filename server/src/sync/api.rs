@@ -35,6 +35,13 @@ pub async fn ticket(
     State(state): State<AppState>,
     auth: Authenticated,
 ) -> Result<Json<TicketResponse>, AppError> {
+    let device_id = auth.session.device_id.clone();
+    state
+        .db
+        .call(move |conn| -> Result<(), AppError> {
+            Ok(crate::office::devices::record_connect(conn, &device_id)?)
+        })
+        .await?;
     let (ticket, peer_id) = state.sync.tickets.issue(PeerOwner {
         user_id: auth.session.user.id.clone(),
         device_id: auth.session.device_id.clone(),
@@ -207,6 +214,7 @@ pub async fn confirm(
             "一度に確認できる文書は{MAX_CONFIRM_DOCUMENTS}件までです。"
         )));
     }
+    let device_id = auth.session.device_id.clone();
     let user = auth.session.user;
     let max_bytes = state.config.max_document_bytes;
     let mut answer = ConfirmResponse::default();
@@ -227,6 +235,18 @@ pub async fn confirm(
             answer.missing.push(entry.id);
         }
     }
+    let (confirmed, unconfirmed) = (answer.stored.len(), answer.missing.len());
+    state
+        .db
+        .call(move |conn| -> Result<(), AppError> {
+            Ok(crate::office::devices::record_confirm(
+                conn,
+                &device_id,
+                confirmed,
+                unconfirmed,
+            )?)
+        })
+        .await?;
     Ok(Json(answer))
 }
 

@@ -5,6 +5,7 @@
 //! - [`trainings`]: sessions and attendees by kind, audience and host per fiscal year.
 //! - [`visits`]: the visit programme's patients, visits and discharges within a year.
 
+pub mod duplicates;
 pub mod people;
 pub mod trainings;
 pub mod visits;

@@ -35,6 +35,32 @@ pub fn add_attendee(
     })
 }
 
+/// Adds several people in one change (an imported pre-registration roster): either every one of
+/// them is added or, when any is invalid or any id is taken, none is.
+pub fn add_attendees(
+    doc: &mut Automerge,
+    people: Vec<(AttendeeId, Person)>,
+    at: Timestamp,
+) -> Result<(), DocError> {
+    people
+        .iter()
+        .try_for_each(|(_, person)| person.validate())?;
+    change::<TrainingSession, _>(doc, at, |tx| {
+        let roster = object_at(tx, &[ROSTER], "roster")?;
+        for (id, person) in people {
+            let key = id.to_string();
+            if automerge::ReadDoc::get(tx, &roster, key.as_str())?.is_some() {
+                return Err(DocError::AlreadyExists {
+                    what: "attendee",
+                    id: key,
+                });
+            }
+            put_field(tx, &roster, &key, Attendee::new(person))?;
+        }
+        Ok(())
+    })
+}
+
 /// Checks an attendee in at `at`, recording who did it.
 pub fn check_in(
     doc: &mut Automerge,

@@ -34,6 +34,9 @@ pub struct Config {
     /// and `Secure` cookies. Never set it when clients reach the server directly, or they
     /// choose their own address for the login throttle.
     pub behind_proxy: bool,
+    /// Per-connection limits on sync frames (built in; not read from the file or environment,
+    /// tests lower them).
+    pub sync_rate_limit: crate::sync::rate::RateLimit,
 }
 
 /// How log lines are written.
@@ -56,6 +59,7 @@ impl Default for Config {
             log_format: LogFormat::Pretty,
             max_document_bytes: 8 * 1024 * 1024,
             behind_proxy: false,
+            sync_rate_limit: crate::sync::rate::RateLimit::default(),
         }
     }
 }
@@ -71,6 +75,7 @@ impl fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("max_document_bytes", &self.max_document_bytes)
             .field("behind_proxy", &self.behind_proxy)
+            .field("sync_rate_limit", &self.sync_rate_limit)
             .finish()
     }
 }

@@ -1,5 +1,5 @@
 //! Bad input on the sync socket: malformed CBOR, text frames and oversized frames close that
-//! connection, and nobody else notices.
+//! connection, a flood of valid frames is slowed and then cut, and nobody else notices.
 
 use std::time::Duration;
 
@@ -68,6 +68,109 @@ async fn bad_frames_close_their_connection_and_harm_nothing_else() -> anyhow::Re
     let heads: Vec<String> =
         handle.with_document(|doc| doc.get_heads().iter().map(ToString::to_string).collect());
     assert!(client.wait_until_stored(&doc_id, &heads).await?);
+    let health = reqwest::get(server.url("/healthz")).await?;
+    assert_eq!(health.status(), 200);
+    server.stop().await
+}
+
+/// The frames of a peer that asks the server, over and over, for a document it does not have.
+fn join_and_requests(peer_id: &str) -> (Message, Message) {
+    use automerge::sync::SyncDoc as _;
+    use nimo_shared::sync::{DocumentId, Message as Protocol, PeerId};
+    let join = Protocol::Join {
+        sender_id: PeerId::new(peer_id),
+        supported_protocol_versions: vec!["1".to_owned()],
+        metadata: None,
+    };
+    let data = automerge::Automerge::new()
+        .generate_sync_message(&mut automerge::sync::State::new())
+        .map(automerge::sync::Message::encode)
+        .unwrap_or_default();
+    let request = Protocol::Request {
+        document_id: DocumentId::from_random_bytes([7; 16]),
+        sender_id: PeerId::new(peer_id),
+        target_id: PeerId::new("nimo-server"),
+        data,
+    };
+    (
+        Message::Binary(join.encode().into()),
+        Message::Binary(request.encode().into()),
+    )
+}
+
+#[tokio::test]
+async fn a_flooding_connection_is_cut_while_another_keeps_syncing() -> anyhow::Result<()> {
+    let server = TestServer::start_with(|config| {
+        config.sync_rate_limit = nimo_server::sync::rate::RateLimit {
+            frames_per_second: 50,
+            frame_burst: 100,
+            cut_after_ms: 1_000,
+            ..nimo_server::sync::rate::RateLimit::default()
+        };
+    })
+    .await?;
+    server
+        .add_user("trainer", Role::Trainer, Some("仙南"), false)
+        .await?;
+    let client = server.api_client("trainer").await?;
+    let peer = samod_peer(&client).await?;
+    let handle = peer
+        .create_with(|tx| tx.put(automerge::ROOT, "title", "研修"))
+        .await?;
+    let doc_id = handle.document_id().to_string();
+    client.register(&doc_id, "training_session", &[]).await?;
+    peer.connect().await?;
+
+    let (ticket, peer_id) = client.ticket().await?;
+    let (socket, _) = tokio_tungstenite::connect_async(client.ws_url(&ticket).as_str()).await?;
+    let (mut sink, mut stream) = socket.split();
+    let (join, request) = join_and_requests(&peer_id);
+    sink.send(join).await?;
+    // Asking at a calm pace is fine: the server answers and keeps the connection.
+    for _ in 0..10 {
+        sink.send(request.clone()).await?;
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    let mut answers = 0;
+    while let Ok(Some(Ok(message))) =
+        tokio::time::timeout(Duration::from_millis(500), stream.next()).await
+    {
+        assert!(!matches!(message, Message::Close(_)), "closed while calm");
+        answers += 1;
+    }
+    assert!(answers > 0, "the calm requests were answered");
+
+    // Then as fast as TCP takes them.
+    let flood = tokio::spawn(async move {
+        for _ in 0..20_000 {
+            if sink.send(request.clone()).await.is_err() {
+                return true;
+            }
+        }
+        false
+    });
+    // Meanwhile the well-behaved peer's change still reaches the database.
+    handle.with_document(|doc| {
+        let mut tx = doc.transaction();
+        tx.put(automerge::ROOT, "title", "研修(変更)")
+            .expect("local edit");
+        tx.commit();
+    });
+    let heads: Vec<String> =
+        handle.with_document(|doc| doc.get_heads().iter().map(ToString::to_string).collect());
+    assert!(client.wait_until_stored(&doc_id, &heads).await?);
+    let cut = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            match stream.next().await {
+                None | Some(Err(_) | Ok(Message::Close(_))) => return true,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await
+    .unwrap_or(false);
+    assert!(cut, "the flooding connection was cut");
+    flood.abort();
     let health = reqwest::get(server.url("/healthz")).await?;
     assert_eq!(health.status(), 200);
     server.stop().await

@@ -31,6 +31,9 @@ pub enum AppError {
     /// Enrolment asked for a user who has a second factor already.
     #[error("already enrolled")]
     AlreadyEnrolled,
+    /// The request body was compressed; nimo decompresses nothing it receives.
+    #[error("compressed request body")]
+    EncodedBody,
     /// A cookie-authenticated write came from another origin, or without one.
     #[error("foreign origin")]
     ForeignOrigin,
@@ -118,6 +121,11 @@ impl AppError {
                 StatusCode::CONFLICT,
                 "mfa_already_enrolled",
                 "二段階認証はすでに設定されています。".to_owned(),
+            ),
+            Self::EncodedBody => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "encoded_body",
+                "圧縮された送信内容は受け付けていません。".to_owned(),
             ),
             Self::ForeignOrigin => (
                 StatusCode::FORBIDDEN,

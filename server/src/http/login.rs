@@ -110,6 +110,15 @@ fn record_failure(
     Ok(())
 }
 
+/// Login CSRF: a page elsewhere must not log the browser in (as the attacker, say). Browsers
+/// send `Origin` on these POSTs; one that is not ours is refused. API clients send none.
+fn refuse_cross_site(headers: &HeaderMap, state: &AppState) -> Result<(), AppError> {
+    if super::origin::origin_allowed(headers, &state.config) == Some(false) {
+        return Err(AppError::ForeignOrigin);
+    }
+    Ok(())
+}
+
 /// Checks the password; starts a session, or a challenge for the second factor.
 pub async fn login(
     State(state): State<AppState>,
@@ -117,6 +126,7 @@ pub async fn login(
     headers: HeaderMap,
     Json(request): Json<LoginRequest>,
 ) -> Result<Response, AppError> {
+    refuse_cross_site(&headers, &state)?;
     let api = request.client.as_deref() == Some("api");
     let label = request
         .device_label
@@ -271,8 +281,10 @@ const ISSUER: &str = "nimo";
 /// Starts the enrolment of a pending login whose user has no second factor yet.
 pub async fn enrol(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Json(request): Json<EnrolRequest>,
 ) -> Result<Json<EnrolResponse>, AppError> {
+    refuse_cross_site(&headers, &state)?;
     let now = now_ms();
     let (login, secret) = state
         .db
@@ -328,6 +340,7 @@ pub async fn second_factor(
     headers: HeaderMap,
     Json(request): Json<SecondFactorRequest>,
 ) -> Result<Response, AppError> {
+    refuse_cross_site(&headers, &state)?;
     let now = now_ms();
     let outcome = state
         .db

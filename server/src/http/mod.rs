@@ -22,6 +22,25 @@ use crate::{AppState, office, reports, sync};
 /// The largest JSON body accepted by the API.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// Refuses request bodies sent compressed (`Content-Encoding` other than `identity`) with 415.
+/// Nothing in nimo sends them, and not decompressing at all is the surest bound on what a
+/// decompression bomb could expand to: every body limit applies to the bytes as received.
+async fn refuse_encoded_bodies(
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let encoded = request
+        .headers()
+        .get_all(axum::http::header::CONTENT_ENCODING)
+        .iter()
+        .any(|value| !value.as_bytes().eq_ignore_ascii_case(b"identity"));
+    if encoded {
+        return AppError::EncodedBody.into_response();
+    }
+    next.run(request).await
+}
+
 /// Builds the router for `state`: API routes first, the app shell for everything else.
 pub fn router(state: AppState) -> Router {
     let shell = app_shell::service(&state.config.dist_dir);
@@ -74,6 +93,10 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .nest("/api", api)
         .fallback_service(shell)
-        .layer(middleware::from_fn(security_headers::add))
+        .layer(middleware::from_fn(refuse_encoded_bodies))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            security_headers::add,
+        ))
         .with_state(state)
 }

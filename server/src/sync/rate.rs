@@ -1,5 +1,7 @@
 //! A per-connection token bucket for sync frames: a flood from one device is slowed (its frames
-//! are read later, so TCP pushes back on it) without affecting anyone else's connection.
+//! are read later, so TCP pushes back on it) without affecting anyone else's connection, and a
+//! connection kept over its rate for [`RateLimit::cut_after_ms`] is cut: no real device sends
+//! more than its burst at once (a month offline is ~200 documents), so only a flood stays over.
 
 use std::time::Duration;
 
@@ -14,6 +16,8 @@ pub struct RateLimit {
     pub bytes_per_second: u32,
     /// Bytes allowed in a burst.
     pub byte_burst: u32,
+    /// A connection over its rate for this long without a break is closed.
+    pub cut_after_ms: u64,
 }
 
 impl Default for RateLimit {
@@ -26,6 +30,7 @@ impl Default for RateLimit {
             frame_burst: 2_000,
             bytes_per_second: 4 * 1024 * 1024,
             byte_burst: 16 * 1024 * 1024,
+            cut_after_ms: 10_000,
         }
     }
 }
@@ -37,6 +42,16 @@ pub struct Bucket {
     frames: f64,
     bytes: f64,
     last_ms: u64,
+    over_since_ms: Option<u64>,
+}
+
+/// What to do with a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Read it after waiting this long (zero within the limits).
+    Wait(Duration),
+    /// The connection has been over its rate too long: close it.
+    Cut,
 }
 
 impl Bucket {
@@ -47,6 +62,23 @@ impl Bucket {
             frames: f64::from(limit.frame_burst),
             bytes: f64::from(limit.byte_burst),
             last_ms: now_ms,
+            over_since_ms: None,
+        }
+    }
+
+    /// Like [`Bucket::take`], and cuts a connection that stays over its rate for
+    /// [`RateLimit::cut_after_ms`].
+    pub fn admit(&mut self, now_ms: u64, len: usize) -> Verdict {
+        let wait = self.take(now_ms, len);
+        if wait.is_zero() {
+            self.over_since_ms = None;
+            return Verdict::Wait(wait);
+        }
+        let since = *self.over_since_ms.get_or_insert(now_ms);
+        if now_ms.saturating_sub(since) >= self.limit.cut_after_ms {
+            Verdict::Cut
+        } else {
+            Verdict::Wait(wait)
         }
     }
 
@@ -77,7 +109,29 @@ mod tests {
         frame_burst: 5,
         bytes_per_second: 1000,
         byte_burst: 2000,
+        cut_after_ms: 1_000,
     };
+
+    #[test]
+    fn a_connection_over_its_rate_for_too_long_is_cut_and_a_pause_forgives_it() {
+        let mut bucket = Bucket::new(SMALL, 0);
+        for _ in 0..5 {
+            assert_eq!(bucket.admit(0, 10), Verdict::Wait(Duration::ZERO));
+        }
+        // Over the rate from t=0; frames keep coming as fast as they are admitted.
+        let mut now = 0;
+        while let Verdict::Wait(wait) = bucket.admit(now, 10) {
+            now += u64::try_from(wait.as_millis()).expect("ms");
+            assert!(now < 5_000, "never cut");
+        }
+        assert!(now >= SMALL.cut_after_ms);
+        let mut rested = Bucket::new(SMALL, 0);
+        for _ in 0..6 {
+            rested.admit(0, 10);
+        }
+        assert_eq!(rested.admit(2_000, 10), Verdict::Wait(Duration::ZERO));
+        assert!(matches!(rested.admit(2_000, 10), Verdict::Wait(_)));
+    }
 
     #[test]
     fn a_burst_within_the_limit_waits_for_nothing() {

@@ -18,7 +18,7 @@ use futures::{SinkExt as _, StreamExt as _};
 use samod::PeerId;
 use serde::Deserialize;
 
-use super::rate::{Bucket, RateLimit};
+use super::rate::{Bucket, RateLimit, Verdict};
 use crate::{
     AppState,
     accounts::now_ms,
@@ -34,6 +34,9 @@ pub enum FrameError {
     /// A text frame: the protocol is binary CBOR only.
     #[error("a text frame on the sync socket; the protocol is binary")]
     Text,
+    /// The connection stayed over its rate limit too long.
+    #[error("a flood on the sync socket; cut")]
+    Flood,
     /// The connection's session ended (logout, revoked device, disabled user, changed role).
     #[error("the session of this sync connection ended")]
     Revoked,
@@ -45,11 +48,12 @@ pub enum FrameError {
 fn transport(
     socket: WebSocket,
     peer_id: &str,
+    limit: RateLimit,
     closed: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> samod::Transport {
     let (sink, stream) = socket.split();
     let peer = peer_id.to_owned();
-    let mut bucket = Bucket::new(RateLimit::default(), u64::try_from(now_ms()).unwrap_or(0));
+    let mut bucket = Bucket::new(limit, u64::try_from(now_ms()).unwrap_or(0));
     let frames = stream
         .filter_map(|message| async move {
             match message {
@@ -60,11 +64,17 @@ fn transport(
             }
         })
         .then(move |frame| {
-            let wait = match &frame {
-                Ok(bytes) => bucket.take(u64::try_from(now_ms()).unwrap_or(0), bytes.len()),
+            let (wait, frame) = match frame {
+                Ok(bytes) => match bucket.admit(u64::try_from(now_ms()).unwrap_or(0), bytes.len()) {
+                    Verdict::Wait(wait) => (wait, Ok(bytes)),
+                    Verdict::Cut => {
+                        tracing::warn!(peer = %peer, "cutting a sync connection that floods");
+                        (std::time::Duration::ZERO, Err(FrameError::Flood))
+                    }
+                },
                 Err(error) => {
                     tracing::warn!(peer = %peer, %error, "closing a sync connection");
-                    std::time::Duration::ZERO
+                    (std::time::Duration::ZERO, Err(error))
                 }
             };
             let peer = peer.clone();
@@ -129,13 +139,14 @@ pub async fn upgrade(
     let sync = state.sync.clone();
     // Subscribe now, so a revocation between this check and the upgrade is not missed.
     let closed = sync.closed_for(owner.clone());
+    let limit = state.config.sync_rate_limit;
     Ok(upgrade
         .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| async move {
             tracing::info!(peer = %peer_id, user = %owner.user_id, device = %owner.device_id, "sync connected");
             let transport =
-                transport(socket, &peer_id, closed).with_expected_peer_id(PeerId::from(peer_id.as_str()));
+                transport(socket, &peer_id, limit, closed).with_expected_peer_id(PeerId::from(peer_id.as_str()));
             match sync.acceptor.accept(transport) {
                 Ok(connection) => {
                     // Subscribe before waiting, so a disconnect right after the handshake is

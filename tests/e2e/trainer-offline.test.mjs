@@ -68,16 +68,51 @@ async function createSession(page, venue) {
   return new URL(page.url()).pathname.split("/").pop();
 }
 
-async function addPerson(page, name, kana) {
+/** Pre-registers a person (名簿に追加する), or with `walkIn` adds and checks them in at once. */
+async function addPerson(page, name, kana, { walkIn = false } = {}) {
   await page.getByLabel("氏名").fill(name);
   await page.getByLabel("ふりがな").fill(kana);
-  await page.getByRole("button", { name: "追加する" }).click();
-  await page.getByRole("button", { name: `${name} を受付` }).waitFor();
+  await page.getByRole("button", { name: walkIn ? "当日参加として受付" : "名簿に追加する" }).click();
+  await page.getByTestId("attendee").filter({ hasText: name }).waitFor();
 }
 
 async function checkIn(page, name) {
   await page.getByRole("button", { name: `${name} を受付` }).click();
   await page.getByRole("button", { name: `${name} を受付` }).waitFor({ state: "detached" });
+}
+
+async function markCompleted(page, name) {
+  const button = page.getByRole("button", { name: `${name} 修了`, exact: true });
+  await button.click();
+  assert.equal(await button.getAttribute("aria-pressed"), "true");
+}
+
+async function counts(page) {
+  const read = async (id) => Number(await page.getByTestId(id).textContent());
+  return {
+    registered: await read("count-registered"),
+    present: await read("count-present"),
+    completed: await read("count-completed"),
+  };
+}
+
+async function attendeeRows(docId) {
+  return querySqlite(
+    dbPath(),
+    `SELECT COUNT(*), SUM(checked_in), SUM(completed) FROM proj_attendees WHERE doc_id = '${docId}'`,
+  );
+}
+
+/** Polls the server's database until `expected` or 30 s. */
+async function expectServerRows(docId, expected) {
+  const deadline = Date.now() + 30_000;
+  let rows;
+  while (Date.now() < deadline) {
+    rows = await attendeeRows(docId);
+    if (JSON.stringify(rows) === JSON.stringify(expected)) return;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  assert.deepEqual(rows, expected, "the server's projection of the roster");
 }
 
 test("installed once online, the app works with the server stopped and syncs when it returns", async () => {
@@ -98,11 +133,29 @@ test("installed once online, the app works with the server stopped and syncs whe
   await page.getByRole("heading", { name: "研修の受付" }).waitFor({ timeout: 20_000 });
   await page.getByText(/^オフライン/).waitFor({ timeout: 20_000 });
   const docId = await createSession(page, "女川町まちなか交流館");
-  await addPerson(page, "宮城 花子", "みやぎ はなこ");
-  await addPerson(page, "石巻 太郎", "いしのまき たろう");
-  await addPerson(page, "牡鹿 次郎", "おしか じろう");
-  for (const name of ["宮城 花子", "石巻 太郎", "牡鹿 次郎"]) await checkIn(page, name);
-  await page.getByText("この端末のみ").first().waitFor();
+  // The pre-registration roster comes from a CSV file (as Excel writes it: BOM, CRLF). A file
+  // with a bad row is refused whole, naming the row.
+  const csv = (rows) => ({
+    name: "roster.csv",
+    mimeType: "text/csv",
+    buffer: Buffer.from(`\ufeff氏名,ふりがな,市町村,所属\r\n${rows.join("\r\n")}\r\n`),
+  });
+  await page.getByTestId("csv-import").setInputFiles(
+    csv(["宮城 花子,みやぎ はなこ,女川町,地域住民", "石巻 太郎,いしのまき たろう,仙台の近く,企業"]),
+  );
+  await page.getByRole("alert").getByText(/3行目/).waitFor();
+  assert.deepEqual(await counts(page), { registered: 0, present: 0, completed: 0 });
+  await page.getByTestId("csv-import").setInputFiles(
+    csv(["宮城 花子,みやぎ はなこ,女川町,地域住民", "石巻 太郎,いしのまき たろう,石巻市,企業"]),
+  );
+  await page.getByText("2人を名簿に追加しました。").waitFor();
+  await checkIn(page, "宮城 花子");
+  await checkIn(page, "石巻 太郎");
+  await addPerson(page, "牡鹿 次郎", "おしか じろう", { walkIn: true });
+  await markCompleted(page, "宮城 花子");
+  await markCompleted(page, "牡鹿 次郎");
+  assert.deepEqual(await counts(page), { registered: 3, present: 3, completed: 2 });
+  await page.getByTestId("doc-status").getByText("この端末のみ").waitFor();
   await page.getByText(/オフライン（1件の変更が未送信）/).waitFor();
 
   // 3. The browser closes and starts again on the same profile, still without a server.
@@ -111,20 +164,72 @@ test("installed once online, the app works with the server stopped and syncs whe
   page = await browser.context.newPage();
   await page.goto(`${server.url}/sessions/${docId}`);
   await page.getByText("女川町まちなか交流館", { exact: false }).first().waitFor({ timeout: 20_000 });
-  await page.getByText("この端末のみ").waitFor();
-  assert.equal(await page.getByText(/受付済み$/).count(), 3, "three people checked in");
+  await page.getByTestId("doc-status").getByText("この端末のみ").waitFor();
+  assert.deepEqual(await counts(page), { registered: 3, present: 3, completed: 2 });
   await page.screenshot({ path: path.join(artifacts(), "offline-restarted-360.png"), fullPage: true });
 
   // 4. The server comes back where the page expects it: the device syncs within seconds.
   server = await startServer({ dataDir, listen });
   await page.getByText(/に同期済み$/).waitFor({ timeout: 30_000 });
-  await page.getByText("サーバーに保存済み").waitFor({ timeout: 30_000 });
-  const rows = await querySqlite(
+  await page.getByTestId("doc-status").getByText("サーバーに保存済み").waitFor({ timeout: 30_000 });
+  const session = await querySqlite(
     dbPath(),
-    `SELECT s.venue_municipality, COUNT(a.attendee_id), SUM(a.checked_in)
-       FROM proj_sessions s JOIN proj_attendees a ON a.doc_id = s.doc_id
-      WHERE s.doc_id = '${docId}' GROUP BY s.doc_id`,
+    `SELECT venue_municipality FROM proj_sessions WHERE doc_id = '${docId}'`,
   );
-  assert.deepEqual(rows, [["女川町", 3, 3]], "the server holds the session with three check-ins");
+  assert.deepEqual(session, [["女川町"]]);
+  await expectServerRows(docId, [[3, 3, 2]]);
   assert.deepEqual(unexpectedErrors(browser), []);
+});
+
+test("two phones check different people in to one session offline and both end with the union", async () => {
+  const phones = [];
+  for (const user of [TRAINER, PARTNER]) {
+    const profileDir = await tempDir("offline-phone");
+    dirs.push(profileDir);
+    const browser = await browserOn(profileDir, { width: 360, height: 800 });
+    const page = await browser.context.newPage();
+    await page.goto(`${server.url}/trainer`);
+    await logIn(page, user);
+    await page.getByText(/に同期済み$/).waitFor({ timeout: 30_000 });
+    await serviceWorkerReady(page);
+    phones.push({ browser, page });
+  }
+  const [a, b] = phones;
+  const people = [
+    ["女川 一郎", "おながわ いちろう"],
+    ["女川 二郎", "おながわ じろう"],
+    ["女川 三郎", "おながわ さぶろう"],
+    ["女川 四郎", "おながわ しろう"],
+  ];
+  // Online: one phone makes the session and its roster; the other receives it.
+  const docId = await createSession(a.page, "女川町生涯学習センター");
+  for (const [name, kana] of people) await addPerson(a.page, name, kana);
+  await a.page.getByTestId("doc-status").getByText("サーバーに保存済み").waitFor({ timeout: 30_000 });
+  await b.page.goto(`${server.url}/sessions/${docId}`);
+  await b.page.getByTestId("attendee").filter({ hasText: "女川 四郎" }).waitFor({ timeout: 30_000 });
+
+  // The server stops; each phone checks in two different people.
+  await server.stop();
+  for (const [name] of people.slice(0, 2)) await checkIn(a.page, name);
+  for (const [name] of people.slice(2)) await checkIn(b.page, name);
+  await markCompleted(a.page, "女川 一郎");
+  await markCompleted(b.page, "女川 四郎");
+  for (const { page } of phones) {
+    assert.deepEqual(await counts(page), { registered: 4, present: 2, completed: 1 });
+  }
+
+  // Back online: both show everyone, and so does the server.
+  server = await startServer({ dataDir, listen });
+  for (const { page } of phones) {
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      const seen = await counts(page);
+      if (seen.present === 4 && seen.completed === 2) break;
+      await page.waitForTimeout(250);
+    }
+    assert.deepEqual(await counts(page), { registered: 4, present: 4, completed: 2 });
+    await page.getByTestId("doc-status").getByText("サーバーに保存済み").waitFor({ timeout: 30_000 });
+  }
+  await expectServerRows(docId, [[4, 4, 2]]);
+  for (const { browser } of phones) assert.deepEqual(unexpectedErrors(browser), []);
 });

@@ -28,8 +28,9 @@ use crate::store::Kv;
 
 pub use account::{SessionInfo, boot, login};
 pub use training::{
-    Mark, add_attendee, add_walk_in, check_in, create_session, resolve_conflict, session_conflicts,
-    set_mark, training_session, training_sessions, undo_check_in, withdraw_attendee,
+    Mark, add_attendee, add_walk_in, check_in, create_session, import_roster, resolve_conflict,
+    session_conflicts, set_mark, training_session, training_sessions, undo_check_in,
+    withdraw_attendee,
 };
 
 /// The reactive view of sync for the UI.

@@ -100,6 +100,27 @@ pub fn add_attendee(doc_id: DocumentId, person: Person) -> Result<AttendeeId, St
     Ok(id)
 }
 
+/// Adds a whole pre-registration roster in one change: every person is checked first, so the
+/// roster is never half-imported.
+pub fn import_roster(doc_id: DocumentId, people: Vec<Person>) -> Result<usize, String> {
+    for person in &people {
+        person
+            .validate()
+            .map_err(|e| format!("{}: {e}", person.name))?;
+    }
+    let count = people.len();
+    let ids: Vec<AttendeeId> = (0..count)
+        .map(|_| AttendeeId::from_random_bytes(rng::random_bytes::<16>()))
+        .collect();
+    change_session(doc_id, |document, at| {
+        for (id, person) in ids.into_iter().zip(people) {
+            roster::add_attendee(document, id, person, at).map_err(|e| e.message_ja())?;
+        }
+        Ok(())
+    })?;
+    Ok(count)
+}
+
 /// The logged-in user, who signs check-ins.
 fn current_user() -> Result<UserId, String> {
     signals()

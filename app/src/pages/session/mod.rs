@@ -9,6 +9,7 @@
 
 mod attendee;
 mod counts;
+mod csv_import;
 mod search;
 mod undo;
 mod walk_in;
@@ -23,6 +24,7 @@ use crate::sync::{self, status};
 
 use attendee::AttendeeRow;
 use counts::RosterCounts;
+use csv_import::CsvImport;
 use search::{Query, search_key};
 use undo::{Undo, UndoBar};
 use walk_in::WalkInForm;
@@ -65,14 +67,7 @@ pub fn SessionPage(id: DocumentId) -> impl IntoView {
                 {move || error.get().map(|message| view! { <p class="error" role="alert">{message}</p> })}
                 <Roster id=id session=session conflicts=conflicts query=query undo=undo error=error/>
                 <WalkInForm id=id undo=undo/>
-                <section class="csv-import" aria-labelledby="csv-heading">
-                    <h3 id="csv-heading">"名簿の読み込み"</h3>
-                    // CSV roster import: the parser lives in `shared` (another branch); the lead
-                    // wires this button to it after merging. Until then it is visibly disabled.
-                    <button type="button" class="button" disabled data-testid="csv-import">
-                        "CSVから名簿を読み込む（準備中）"
-                    </button>
-                </section>
+                <CsvImport id=id/>
             </Show>
             <UndoBar doc_id=id undo=undo error=error/>
         </main>

@@ -279,6 +279,12 @@ test("a trainer checks people in with one hand, and the server's database holds 
   await year.getByRole("link", { name: /女川町まちなか交流館/ }).waitFor();
   await year.getByText("登録 3人・出席 2人").waitFor();
   await year.getByText("サーバーに保存済み").waitFor({ timeout: 30_000 });
+  await page.setViewportSize({ width: 360, height: 780 });
+  await page.getByLabel("主催").selectOption({ label: "市町村共催" });
+  await page.getByLabel("共催の市町村").waitFor();
+  const listOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(listOverflow <= 0, `the list and form fit 360 px (${listOverflow} px too wide)`);
+  await page.screenshot({ path: path.join(artifacts(), "trainer-360.png"), fullPage: true });
   const unexpected = browser.errors.filter((e) => !/favicon/.test(e));
   assert.deepEqual(unexpected, [], "no console or page errors");
   await page.close();

@@ -4,9 +4,13 @@
 // last action, and watch the counts. Then the server is restarted on the same database and the
 // official automerge-repo client fetches the session through it: what it gets can only have
 // come from SQLite. Screenshots of the screen at 360 px and 1280 px go to target/e2e/.
+// A second test has two trainers, on two browser profiles, set one person's 修了 differently
+// while the server is down: after it returns, both screens show the competing values.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import net from "node:net";
 import path from "node:path";
+import readline from "node:readline";
 import { fileURLToPath } from "node:url";
 import { after, before, test } from "node:test";
 import * as Automerge from "@automerge/automerge";
@@ -45,16 +49,86 @@ async function apiToken(url) {
   return (await response.json()).token;
 }
 
+/** `nimo-server user add` for the trainer into `dir`'s database. */
+async function addTrainer(dir) {
+  await run(
+    process.env.NIMO_SERVER_BIN,
+    ["user", "add", "--login", LOGIN, "--name", "女川 講師", "--role", "trainer", "--team", "石巻保健福祉事務所",
+      "--password-stdin", "--data-dir", dir],
+    `${PASSWORD}\n`,
+  );
+}
+
+/** A port nobody listens on now. */
+async function freePort() {
+  const probe = net.createServer();
+  await new Promise((resolve) => probe.listen(0, "127.0.0.1", resolve));
+  const { port } = probe.address();
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+/**
+ * Starts `nimo-server` on a fixed port, so that after a restart the pages find it at the same
+ * origin (their IndexedDB and cookie belong to it). Stopped with SIGKILL: the server vanishes
+ * as in a power cut, and the browsers' sockets close at once.
+ */
+async function startServerAt(dir, port) {
+  const child = spawn(
+    process.env.NIMO_SERVER_BIN,
+    ["serve", "--listen", `127.0.0.1:${port}`, "--data-dir", dir, "--dist-dir", process.env.NIMO_DIST_DIR],
+    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NIMO_LOG: process.env.NIMO_LOG ?? "warn" } },
+  );
+  const logs = [];
+  child.stderr.on("data", (chunk) => logs.push(chunk.toString()));
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the server did not start:\n${logs.join("")}`)), 30_000);
+    readline.createInterface({ input: child.stdout }).on("line", (line) => {
+      const match = /^nimo is listening on (http:\/\/\S+)$/.exec(line);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    });
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the server exited with ${code}:\n${logs.join("")}`));
+    });
+  });
+  return {
+    url,
+    async kill() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGKILL");
+      await exited;
+    },
+  };
+}
+
+/** Logs the trainer in through the page and waits for the first sync. */
+async function logIn(page, url) {
+  await page.goto(`${url}/trainer`);
+  await page.getByLabel("ログイン名").fill(LOGIN, { timeout: 20_000 });
+  await page.getByLabel("パスワード").fill(PASSWORD);
+  await page.getByRole("button", { name: "ログイン" }).click();
+  await page.getByRole("heading", { name: "研修の受付" }).waitFor();
+  await page.getByText(/に同期済み$/).waitFor({ timeout: 20_000 });
+}
+
+/** Waits until a toggle button's aria-pressed reads `pressed`. */
+async function expectPressed(page, label, pressed) {
+  await page.waitForFunction(
+    ([label, pressed]) => document.querySelector(`[aria-label="${label}"]`)?.getAttribute("aria-pressed") === pressed,
+    [label, String(pressed)],
+  );
+}
+
 before(async () => {
   dataDir = await tempDir("data");
   const profileDir = await tempDir("profile");
   dirs.push(dataDir, profileDir);
-  await run(
-    process.env.NIMO_SERVER_BIN,
-    ["user", "add", "--login", LOGIN, "--name", "女川 講師", "--role", "trainer", "--team", "石巻保健福祉事務所",
-      "--password-stdin", "--data-dir", dataDir],
-    `${PASSWORD}\n`,
-  );
+  await addTrainer(dataDir);
   server = await startServer({ dataDir });
   browser = await launchBrowser({ profileDir, viewport: { width: 360, height: 780 } });
 });
@@ -98,12 +172,7 @@ async function addPerson(page, { name, kana, affiliation, residence }, button) {
 
 test("a trainer checks people in with one hand, and the server's database holds the roster", async () => {
   const page = await browser.context.newPage();
-  await page.goto(`${server.url}/trainer`);
-  await page.getByLabel("ログイン名").fill(LOGIN, { timeout: 20_000 });
-  await page.getByLabel("パスワード").fill(PASSWORD);
-  await page.getByRole("button", { name: "ログイン" }).click();
-  await page.getByRole("heading", { name: "研修の受付" }).waitFor();
-  await page.getByText(/に同期済み$/).waitFor({ timeout: 20_000 });
+  await logIn(page, server.url);
 
   // A session in 女川町, co-hosted by the town, with a second trainer.
   await page.getByLabel("研修の種類").selectOption({ label: "心のサポーター養成研修" });
@@ -152,6 +221,13 @@ test("a trainer checks people in with one hand, and the server's database holds 
   );
   await expectCounts(page, { registered: 3, present: 2, completed: 0 });
   await page.getByTestId("undo-bar").getByText("阿部 三郎 さんを当日参加で受付しました").waitFor();
+
+  // A check-in taken back later, and that taken back with 元に戻す.
+  await page.getByRole("button", { name: "阿部 三郎 の受付を取り消す" }).click();
+  await expectCounts(page, { registered: 3, present: 1, completed: 0 });
+  await page.getByTestId("undo-bar").getByText("阿部 三郎 さんの受付を取り消しました").waitFor();
+  await page.getByTestId("undo").click();
+  await expectCounts(page, { registered: 3, present: 2, completed: 0 });
 
   // Two 修了 and a ring, then the ring is undone.
   await page.getByRole("button", { name: "宮城 花子 修了", exact: true }).click();
@@ -203,6 +279,12 @@ test("a trainer checks people in with one hand, and the server's database holds 
   await year.getByRole("link", { name: /女川町まちなか交流館/ }).waitFor();
   await year.getByText("登録 3人・出席 2人").waitFor();
   await year.getByText("サーバーに保存済み").waitFor({ timeout: 30_000 });
+  await page.setViewportSize({ width: 360, height: 780 });
+  await page.getByLabel("主催").selectOption({ label: "市町村共催" });
+  await page.getByLabel("共催の市町村").waitFor();
+  const listOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(listOverflow <= 0, `the list and form fit 360 px (${listOverflow} px too wide)`);
+  await page.screenshot({ path: path.join(artifacts(), "trainer-360.png"), fullPage: true });
   const unexpected = browser.errors.filter((e) => !/favicon/.test(e));
   assert.deepEqual(unexpected, [], "no console or page errors");
   await page.close();
@@ -227,4 +309,76 @@ test("a trainer checks people in with one hand, and the server's database holds 
   assert.equal(byName["宮城 花子"].ring_given, true);
   assert.equal(byName["阿部 三郎"].ring_given, false);
   assert.ok(attendees.every((a) => a.withdrawn === false));
+});
+
+test("a 修了 two trainers set differently offline is shown on both phones until one value is kept", async () => {
+  const dir = await tempDir("data");
+  const profiles = [await tempDir("profile-a"), await tempDir("profile-b")];
+  dirs.push(dir, ...profiles);
+  await addTrainer(dir);
+  const port = await freePort();
+  let office = await startServerAt(dir, port);
+  const phones = [];
+  try {
+    for (const profileDir of profiles) {
+      phones.push(await launchBrowser({ profileDir, viewport: { width: 360, height: 780 } }));
+    }
+    const [a, b] = await Promise.all(phones.map((phone) => phone.context.newPage()));
+
+    // Phone A creates the session and checks in a walk-in; phone B opens the same session.
+    await logIn(a, office.url);
+    await a.getByLabel("会場", { exact: true }).fill("女川町生涯学習センター");
+    await a.getByLabel("会場の市町村").selectOption("女川町");
+    await a.getByRole("button", { name: "作成する" }).click();
+    await a.waitForURL(/\/sessions\/[1-9A-HJ-NP-Za-km-z]+$/);
+    const sessionPath = new URL(a.url()).pathname;
+    await addPerson(a, { name: "宮城 花子", kana: "みやぎ はなこ" }, "当日参加として受付");
+    await a.getByTestId("doc-status").getByText("サーバーに保存済み").waitFor({ timeout: 30_000 });
+    await logIn(b, office.url);
+    await b.goto(`${office.url}${sessionPath}`);
+    const completed = "宮城 花子 修了";
+    await b.getByRole("button", { name: completed, exact: true }).waitFor({ timeout: 20_000 });
+
+    // The server goes away; A marks her 修了, B marks and then unmarks her.
+    await office.kill();
+    await a.getByRole("button", { name: completed, exact: true }).click();
+    await expectPressed(a, completed, true);
+    await b.getByRole("button", { name: completed, exact: true }).click();
+    await expectPressed(b, completed, true);
+    await b.getByRole("button", { name: completed, exact: true }).click();
+    await expectPressed(b, completed, false);
+    assert.equal(await a.getByTestId("conflict").count(), 0, "no conflict before the merge");
+
+    // Back online: both phones show the competing values on her row.
+    office = await startServerAt(dir, port);
+    for (const page of [a, b]) {
+      const note = page.getByTestId("attendee").filter({ hasText: "宮城 花子" }).getByTestId("conflict");
+      await note.waitFor({ timeout: 60_000 });
+      const text = await note.textContent();
+      assert.match(text, /⚠ 修了が端末間で食い違っています/);
+      assert.match(text, /はい/);
+      assert.match(text, /いいえ/);
+    }
+    // The undo bar of A's last tap would cover the note in the picture.
+    await a.getByTestId("undo-bar").waitFor({ state: "detached", timeout: 15_000 });
+    await a.evaluate(() => window.scrollTo(0, 0));
+    await a.screenshot({ path: path.join(artifacts(), "checkin-conflict-360.png"), fullPage: true });
+
+    // A keeps 修了; the note goes on both phones and both show her completed.
+    await a.getByRole("button", { name: "宮城 花子 の修了を「はい」にする" }).click();
+    for (const page of [a, b]) {
+      await page.getByTestId("conflict").waitFor({ state: "detached", timeout: 60_000 });
+      await expectPressed(page, completed, true);
+    }
+    await expectCounts(b, { registered: 1, present: 1, completed: 1 });
+    for (const phone of phones) {
+      const unexpected = phone.errors.filter(
+        (e) => !/favicon/.test(e) && !/WebSocket|ERR_CONNECTION_REFUSED|Failed to fetch|Failed to load resource/.test(e),
+      );
+      assert.deepEqual(unexpected, [], "no console or page errors apart from the server being down");
+    }
+  } finally {
+    await Promise.all(phones.map((phone) => phone.close()));
+    await office.kill();
+  }
 });

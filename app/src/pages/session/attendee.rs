@@ -85,8 +85,23 @@ pub fn AttendeeRow(
                     }
                 })
                 .collect_view();
+            let who = name.clone();
             view! {
                 <span class="checked-in">{format!("{} 受付済み", status::hh_mm_in_japan(ms))}</span>
+                <button
+                    type="button"
+                    class="cancel-check-in"
+                    aria-label=format!("{name} の受付を取り消す")
+                    on:click=move |_| {
+                        let result = sync::undo_check_in(doc_id, attendee_id);
+                        if result.is_ok() {
+                            undo.offer(Action::CheckInCancelled(attendee_id), &who);
+                        }
+                        error.set(result.err());
+                    }
+                >
+                    "取消"
+                </button>
                 <div class="marks" role="group" aria-label=format!("{name} の記録")>{toggles}</div>
             }
             .into_any()

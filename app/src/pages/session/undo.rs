@@ -18,6 +18,8 @@ const UNDO_WINDOW: Duration = Duration::from_secs(10);
 pub enum Action {
     /// A pre-registered person was checked in.
     CheckedIn(AttendeeId),
+    /// A check-in was taken back (the wrong row, noticed later).
+    CheckInCancelled(AttendeeId),
     /// A walk-in was added and checked in.
     WalkInAdded(AttendeeId),
     /// A person was added to the roster without checking in.
@@ -31,6 +33,7 @@ impl Action {
     pub fn describe(self, name: &str) -> String {
         match self {
             Action::CheckedIn(_) => format!("{name} さんを受付しました"),
+            Action::CheckInCancelled(_) => format!("{name} さんの受付を取り消しました"),
             Action::WalkInAdded(_) => format!("{name} さんを当日参加で受付しました"),
             Action::Added(_) => format!("{name} さんを名簿に追加しました"),
             Action::Marked(_, mark, value) => {
@@ -48,6 +51,7 @@ impl Action {
     fn undo(self, doc_id: DocumentId) -> Result<(), String> {
         match self {
             Action::CheckedIn(id) => sync::undo_check_in(doc_id, id),
+            Action::CheckInCancelled(id) => sync::check_in(doc_id, id),
             // The entry is withdrawn, not deleted: a mark another device made meanwhile stays.
             Action::WalkInAdded(id) | Action::Added(id) => sync::withdraw_attendee(doc_id, id),
             Action::Marked(id, mark, value) => sync::set_mark(doc_id, id, mark, !value),

@@ -79,6 +79,16 @@ enum UserCommand {
     /// Create a user. A one-time password is generated and printed unless --password-stdin is
     /// given; the user must change a generated password at first login.
     Add(UserAddArgs),
+    /// Remove a user's second factor (lost phone and recovery codes, e.g. the only admin's);
+    /// they enrol a new one at their next login. Written to the audit log.
+    ResetMfa {
+        /// The user's login.
+        #[arg(long)]
+        login: String,
+        /// Directory of the SQLite database.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -184,6 +194,12 @@ fn main() -> anyhow::Result<()> {
             }
             verify_audit_log(&config)
         }
+        Command::User(UserCommand::ResetMfa { login, data_dir }) => {
+            if let Some(dir) = data_dir {
+                config.data_dir = dir;
+            }
+            reset_mfa(&config, &login)
+        }
         Command::User(UserCommand::Add(args)) => {
             if let Some(dir) = &args.data_dir {
                 config.data_dir.clone_from(dir);
@@ -214,6 +230,25 @@ fn verify_audit_log(config: &Config) -> anyhow::Result<()> {
         }
         Err(broken) => anyhow::bail!("the audit log is broken at {broken}"),
     }
+}
+
+fn reset_mfa(config: &Config, login: &str) -> anyhow::Result<()> {
+    use nimo_server::audit::{self, Action, AuditEvent};
+    let db = Db::open_in(&config.data_dir)?;
+    let mut conn = nimo_server::db::open_connection(db.path())?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let (user, _) = User::find_for_login(&tx, login)?
+        .with_context(|| format!("no user with the login {login:?}"))?;
+    nimo_server::accounts::mfa::reset(&tx, &user.id)?;
+    audit::append(
+        &tx,
+        &AuditEvent::new(Action::MfaReset)
+            .user(&user.id)
+            .detail("command line"),
+    )?;
+    tx.commit()?;
+    println!("the second factor of {login} was removed; they enrol again at their next login");
+    Ok(())
 }
 
 fn one_time_password() -> String {

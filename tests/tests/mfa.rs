@@ -312,3 +312,23 @@ async fn trainers_log_in_with_a_password_and_passphrases_up_to_1024_bytes_work()
     assert_eq!(totp::STEP_MS, 30_000);
     server.stop().await
 }
+
+#[tokio::test]
+async fn the_command_line_resets_a_lost_second_factor_and_the_user_enrols_again()
+-> anyhow::Result<()> {
+    let mut server = TestServer::start().await?;
+    server.add_user("admin2", Role::Admin, None, false).await?;
+    server.api_client("admin2").await?;
+    challenge(&server, "admin2", "mfa_required").await?;
+    server.stop_serving().await?;
+    let output = tokio::process::Command::new(nimo_tests::server_process::server_binary()?)
+        .args(["user", "reset-mfa", "--login", "admin2", "--data-dir"])
+        .arg(server.data_dir())
+        .env("NIMO_LOG", "warn")
+        .output()
+        .await?;
+    assert!(output.status.success(), "{output:?}");
+    server.serve_again().await?;
+    challenge(&server, "admin2", "mfa_enrolment_required").await?;
+    server.stop().await
+}

@@ -157,6 +157,9 @@ test("installed once online, the app works with the server stopped and syncs whe
   assert.deepEqual(await counts(page), { registered: 3, present: 3, completed: 2 });
   await page.getByTestId("doc-status").getByText("この端末のみ").waitFor();
   await page.getByText(/オフライン（1件の変更が未送信）/).waitFor();
+  // Logging out would delete the only copy: refused, with the reason.
+  await page.getByRole("button", { name: "ログアウト" }).click();
+  await page.getByRole("alert").getByText(/同期が終わってからログアウトしてください/).waitFor();
 
   // 3. The browser closes and starts again on the same profile, still without a server.
   await browser.close();
@@ -179,6 +182,11 @@ test("installed once online, the app works with the server stopped and syncs whe
   assert.deepEqual(session, [["女川町"]]);
   await expectServerRows(docId, [[3, 3, 2]]);
   assert.deepEqual(unexpectedErrors(browser), []);
+
+  // Everything is on the server now: logging out ends the session and clears the device.
+  await page.getByRole("button", { name: "ログアウト" }).click();
+  await page.waitForURL(/\/login$/);
+  await page.getByLabel("ログイン名").waitFor();
 });
 
 test("two phones check different people in to one session offline and both end with the union", async () => {

@@ -52,14 +52,24 @@ pub fn App() -> impl IntoView {
     }
 }
 
-/// The global sync status, shown once someone is logged in.
+/// The global sync status and the logout button, shown once someone is logged in.
 #[component]
 fn SyncStatusLine() -> impl IntoView {
     let signals = sync::signals();
+    let error = RwSignal::new(None::<String>);
+    let logout = move |_| {
+        wasm_bindgen_futures::spawn_local(async move {
+            error.set(sync::logout().await.err());
+        });
+    };
     move || {
         signals.session.with(Option::is_some).then(|| {
             let label = status::global_label(signals.status.get(), signals.unsent());
-            view! { <p class="sync-status" role="status">{label}</p> }
+            view! {
+                <p class="sync-status" role="status">{label}</p>
+                <button type="button" class="logout" on:click=logout>"ログアウト"</button>
+                {move || error.get().map(|m| view! { <p class="logout-error" role="alert">{m}</p> })}
+            }
         })
     }
 }

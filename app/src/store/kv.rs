@@ -71,6 +71,11 @@ impl Kv {
         idb::transaction_done(&tx).await
     }
 
+    /// Closes the database connection (shared with the chunk store), so it can be deleted.
+    pub fn close(&self) {
+        self.db.close();
+    }
+
     /// Removes `key`.
     pub async fn delete(&self, key: &str) -> Result<(), IdbError> {
         let tx = idb::write_strict(&self.db, KV)?;

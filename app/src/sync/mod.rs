@@ -5,13 +5,15 @@
 //! - [`writes`]: the durable write queue to IndexedDB (strict durability, in effect order,
 //!   failed writes retried and shown, never dropped).
 //! - [`connection`]: ticket → registrations → WebSocket → manifest (with a cursor) → confirm.
-//! - [`account`]: login and the stored session that lets the app start offline.
+//! - [`account`]: login and the stored session that lets the app start offline; [`logout`]
+//!   (refused while a change exists only here).
 //! - [`training`]: reading and changing training sessions.
 //! - [`Signals`]: what the UI reads.
 
 mod account;
 mod connection;
 mod driver;
+mod logout;
 pub mod net;
 pub mod rng;
 pub mod status;
@@ -27,6 +29,7 @@ use nimo_shared::sync::{DocStatus, DocumentId, SyncStatus};
 use crate::store::Kv;
 
 pub use account::{SessionInfo, boot, login};
+pub use logout::logout;
 pub use training::{
     Mark, add_attendee, add_walk_in, check_in, create_session, import_roster, resolve_conflict,
     session_conflicts, set_mark, training_session, training_sessions, undo_check_in,

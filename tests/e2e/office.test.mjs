@@ -94,3 +94,17 @@ test("the office dashboard shows the R6 supporter table and its charts", async (
   await page.screenshot({ path: path.join(artifacts(), "office-dashboard.png"), fullPage: true });
   assert.deepEqual(browser.errors, []);
 });
+
+test("the reconciliation page lists who synced and the queues", async () => {
+  const page = await browser.context.newPage();
+  await page.goto(`${server.url}/office/reconcile`);
+  await page.waitForSelector(".office-reconcile[data-ready]");
+  const loader = page.locator("table.report tbody tr", { hasText: `${TRAINER.login} さん` });
+  const cells = await loader.locator("td").allTextContents();
+  assert.equal(cells[2], "精神保健福祉センター");
+  assert.match(cells[3], /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$/, "a last sync time");
+  assert.equal(cells[4], "0", "everything the loader sent is stored");
+  assert.ok(await page.getByText("競合はありません。").isVisible());
+  await page.screenshot({ path: path.join(artifacts(), "office-reconcile.png"), fullPage: true });
+  assert.deepEqual(browser.errors, []);
+});

@@ -8,6 +8,9 @@ use serde_json::{Value, json};
 
 use crate::sync::net;
 
+/// How many likely pairs are listed at once: a long list is worked through from the top.
+const SHOWN_PAIRS: usize = 30;
+
 /// Unix milliseconds as Japan time, `YYYY-MM-DD HH:MM`.
 fn japan_time(ms: i64) -> String {
     let local = ms + 9 * 3_600_000;
@@ -118,6 +121,7 @@ pub fn ReconcilePage() -> impl IntoView {
     };
     let duplicates = move |rows: Vec<Value>| {
         rows.into_iter()
+            .take(SHOWN_PAIRS)
             .map(|pair| {
                 let entries = pair["entries"].as_array().cloned().unwrap_or_default();
                 let body = json!({
@@ -159,6 +163,9 @@ pub fn ReconcilePage() -> impl IntoView {
         Some(Ok(lists)) => {
             let no_conflicts = lists.conflicts.is_empty();
             let no_duplicates = lists.duplicates.is_empty();
+            let pairs = lists.duplicates.len();
+            let shown = (pairs > SHOWN_PAIRS)
+                .then(|| view! { <p>{format!("候補 {pairs} 組のうち先頭の{SHOWN_PAIRS}組を表示しています。統合すると次の候補が表示されます。")}</p> });
             view! {
                 <section class="office-reconcile" data-ready="true">
                     <h3>"同期の状況"</h3>
@@ -174,6 +181,7 @@ pub fn ReconcilePage() -> impl IntoView {
                     <ul class="conflicts">{conflicts(lists.conflicts)}</ul>
                     <h3>"同一人物の可能性"</h3>
                     {no_duplicates.then(|| view! { <p>"候補はありません。"</p> })}
+                    {shown}
                     <ul class="duplicates">{duplicates(lists.duplicates)}</ul>
                 </section>
             }

@@ -19,6 +19,8 @@ pub enum Route {
     Session(DocumentId),
     /// `/office`: the office's dashboard (reports and charts).
     Office,
+    /// `/office/reconcile`: sync status, the conflict queue and likely duplicates.
+    OfficeReconcile,
     /// `/_debug/storage`: runs the chunk store conformance suite against IndexedDB.
     StorageCheck,
     /// Anything else.
@@ -34,6 +36,7 @@ impl Route {
             "/login" => Route::Login,
             "/trainer" => Route::Trainer,
             "/office" => Route::Office,
+            "/office/reconcile" => Route::OfficeReconcile,
             "/_debug/storage" => Route::StorageCheck,
             _ => path
                 .strip_prefix("/sessions/")
@@ -49,6 +52,7 @@ impl Route {
             Route::Login => "/login".to_owned(),
             Route::Trainer => "/trainer".to_owned(),
             Route::Office => "/office".to_owned(),
+            Route::OfficeReconcile => "/office/reconcile".to_owned(),
             Route::Session(id) => format!("/sessions/{id}"),
             Route::StorageCheck => "/_debug/storage".to_owned(),
         }
@@ -121,6 +125,7 @@ mod tests {
             Route::Login,
             Route::Trainer,
             Route::Office,
+            Route::OfficeReconcile,
             Route::Session(id),
         ] {
             assert_eq!(Route::parse(&route.path()), route);

@@ -58,6 +58,17 @@ pub fn run(root: &Path, _args: &TestArgs) -> anyhow::Result<()> {
     process::run(doc, root)?;
     // The durability test kills the real server binary, so it is built before the tests run.
     step(root, &["build", "--package", "nimo-server"])?;
+    // The office dashboard's browser test loads the R6 fixture through the sync path with it.
+    step(
+        root,
+        &[
+            "build",
+            "--package",
+            "nimo-tests",
+            "--bin",
+            "nimo-load-fixture",
+        ],
+    )?;
     // The app has no native tests: its logic lives in `shared` and it is tested in the browser.
     let mut test = process::cargo();
     test.args(["test", "--workspace", "--exclude", "nimo-app"])
@@ -101,6 +112,10 @@ fn browser_tests(root: &Path, chromium: &Path, dist: &Path) -> anyhow::Result<()
     node.args(["--test", "--test-concurrency=1"])
         .args(&files)
         .env("NIMO_SERVER_BIN", target.join("debug/nimo-server"))
+        .env(
+            "NIMO_FIXTURE_LOADER",
+            target.join("debug/nimo-load-fixture"),
+        )
         .env("NIMO_DIST_DIR", dist)
         .env("NIMO_CHROMIUM", chromium)
         .env("NIMO_ARTIFACTS", &artifacts);

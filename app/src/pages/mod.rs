@@ -32,10 +32,13 @@ pub fn App() -> impl IntoView {
                 view! { <main class="page"><p>"読み込み中…"</p></main> }.into_any()
             }
             Route::Login => login::LoginPage().into_any(),
-            Route::Trainer | Route::Session(_) | Route::Office if !logged_in => {
+            Route::Trainer | Route::Session(_) | Route::Office | Route::OfficeReconcile
+                if !logged_in =>
+            {
                 login::LoginPage().into_any()
             }
             Route::Office => office::OfficePage().into_any(),
+            Route::OfficeReconcile => office::ReconcilePage().into_any(),
             Route::Trainer => trainer::TrainerPage().into_any(),
             Route::Session(id) => session::SessionPage(session::SessionPageProps { id }).into_any(),
         }

@@ -41,7 +41,7 @@ pub fn HorizontalBars(
         .chain(marker.iter().map(|(m, _)| *m))
         .fold(0.0, f64::max);
     let height = ROW_HEIGHT * (bars.len() as f64) + 30.0;
-    let width = LABEL_WIDTH + BAR_AREA + 120.0;
+    let width = LABEL_WIDTH + BAR_AREA + 190.0;
     let rows = bars
         .into_iter()
         .enumerate()

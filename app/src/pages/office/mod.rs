@@ -3,12 +3,15 @@
 //! downloadable as CSV or Excel. Online only: the reports are computed on the server.
 
 mod charts;
+mod reconcile;
 mod report;
 
 use leptos::prelude::*;
 use nimo_shared::{Date, FiscalYear};
 
+use crate::route::{Link, Route};
 use charts::{Bar, Column, Columns, HorizontalBars};
+pub use reconcile::ReconcilePage;
 use report::{Report, ReportTable};
 
 /// The reports offered for download, with their titles.
@@ -221,6 +224,7 @@ pub fn OfficePage() -> impl IntoView {
                 </select>
             </label>
             <p class="note">"件数のみを表示しています（氏名は表示しません）。"</p>
+            <p><Link route=Route::OfficeReconcile>"照合・確認（同期の状況・競合・重複）へ"</Link></p>
             {body}
         </main>
     }

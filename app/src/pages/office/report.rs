@@ -50,10 +50,15 @@ pub async fn fetch(name: &str, year: &str) -> Result<Report, NetError> {
     net::get_json(&format!("/api/reports/{name}?year={year}")).await
 }
 
-/// The report as an HTML table.
+/// The report as an HTML table (without the machine-readable indicator codes).
 #[component]
 pub fn ReportTable(report: Report) -> impl IntoView {
-    let columns = report.columns.clone();
+    let columns: Vec<ReportColumn> = report
+        .columns
+        .iter()
+        .filter(|c| c.key != "indicator")
+        .cloned()
+        .collect();
     let header = columns
         .iter()
         .map(|c| view! { <th scope="col">{c.label.clone()}</th> })

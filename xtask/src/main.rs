@@ -1,6 +1,7 @@
 //! nimo's task runner (`cargo xtask …`): builds the app shell without tools fetched from the
 //! internet, sets up what the tests need on a fresh machine, and runs every check.
 
+mod bench;
 mod dist;
 mod process;
 mod serve;
@@ -30,6 +31,9 @@ enum Command {
     /// Kill the release server with SIGKILL mid-sync many times (default 1000) and check that
     /// every confirmed change survives.
     Soak(soak::SoakArgs),
+    /// Benchmarks: BENCH.md's workloads against nimo and the JavaScript reference, the limits,
+    /// and `bench load`.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -40,6 +44,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(&root, &args),
         Command::Test(args) => test::run(&root, &args),
         Command::Soak(args) => soak::run(&root, &args),
+        Command::Bench(args) => bench::run(&root, &args),
     }
 }
 

@@ -8,7 +8,7 @@ use std::{fs, path::Path, process::Command};
 
 use anyhow::Context as _;
 
-use crate::{dist, process, setup};
+use crate::{bench, dist, process, setup};
 
 /// Options of `cargo xtask test`.
 #[derive(Debug, clap::Args)]
@@ -76,7 +76,9 @@ pub fn run(root: &Path, _args: &TestArgs) -> anyhow::Result<()> {
     process::run(test, root)?;
 
     let dist = dist::build(root)?;
-    browser_tests(root, &chromium, &dist)
+    browser_tests(root, &chromium, &dist)?;
+    // The benchmarks' smoke version, so they keep working (its figures are not checked).
+    bench::quick(root)
 }
 
 /// The debug server binary `cargo build --package nimo-server` makes.

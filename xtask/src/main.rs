@@ -28,7 +28,7 @@ enum Command {
     /// Run every check CI runs: format, lints, wasm32 builds, unit, integration and browser tests.
     Test(test::TestArgs),
     /// Kill the release server with SIGKILL mid-sync many times (default 1000) and check that
-    /// every confirmed change survives.
+    /// every confirmed change survives; `--sim` runs 10,000 seeds of the sync simulation.
     Soak(soak::SoakArgs),
 }
 

@@ -2,6 +2,7 @@
 //! internet, sets up what the tests need on a fresh machine, and runs every check.
 
 mod dist;
+mod fuzz;
 mod process;
 mod serve;
 mod setup;
@@ -28,8 +29,12 @@ enum Command {
     /// Run every check CI runs: format, lints, wasm32 builds, unit, integration and browser tests.
     Test(test::TestArgs),
     /// Kill the release server with SIGKILL mid-sync many times (default 1000) and check that
-    /// every confirmed change survives; `--sim` runs 10,000 seeds of the sync simulation.
+    /// every confirmed change survives; `--sim` runs 10,000 seeds of the sync simulation,
+    /// `--browser` kills Chromium 100 times right after a local save.
     Soak(soak::SoakArgs),
+    /// Fuzz every decoder of untrusted bytes with cargo-fuzz (`fuzz/`): 30 s per target, or
+    /// 15 minutes each with `--long`.
+    Fuzz(fuzz::FuzzArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -40,6 +45,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(&root, &args),
         Command::Test(args) => test::run(&root, &args),
         Command::Soak(args) => soak::run(&root, &args),
+        Command::Fuzz(args) => fuzz::run(&root, &args),
     }
 }
 

@@ -24,13 +24,13 @@ export async function tempDir(prefix) {
 }
 
 /**
- * Starts `nimo-server` on 127.0.0.1:0 with its database in `dataDir` and resolves once it
- * prints the address it listens on.
+ * Starts `nimo-server` on 127.0.0.1:0 (or `listen`, to come back on the same origin) with its
+ * database in `dataDir` and resolves once it prints the address it listens on.
  */
-export async function startServer({ dataDir }) {
+export async function startServer({ dataDir, listen = "127.0.0.1:0" }) {
   const child = spawn(
     required("NIMO_SERVER_BIN"),
-    ["serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--dist-dir", required("NIMO_DIST_DIR")],
+    ["serve", "--listen", listen, "--data-dir", dataDir, "--dist-dir", required("NIMO_DIST_DIR")],
     { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NIMO_LOG: process.env.NIMO_LOG ?? "warn" } },
   );
   const logs = [];
@@ -63,7 +63,7 @@ export async function startServer({ dataDir }) {
 }
 
 /** The flags this machine's closed network and root user need (TOOLCHAIN.md). */
-const CHROMIUM_ARGS = [
+export const CHROMIUM_ARGS = [
   "--no-sandbox",
   "--disable-gpu",
   "--disable-quic",

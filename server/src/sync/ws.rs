@@ -34,6 +34,9 @@ pub enum FrameError {
     /// A text frame: the protocol is binary CBOR only.
     #[error("a text frame on the sync socket; the protocol is binary")]
     Text,
+    /// A frame that would make automerge panic ([`super::frame_guard`]).
+    #[error("a hostile sync frame: {0}")]
+    Hostile(#[from] super::frame_guard::FrameRejected),
 }
 
 /// samod's transport over an axum WebSocket, with the per-connection rate limit applied to
@@ -45,7 +48,11 @@ fn transport(socket: WebSocket, peer_id: &str) -> samod::Transport {
     let frames = stream
         .filter_map(|message| async move {
             match message {
-                Ok(Message::Binary(bytes)) => Some(Ok(bytes.to_vec())),
+                Ok(Message::Binary(bytes)) => Some(
+                    super::frame_guard::check(&bytes)
+                        .map(|()| bytes.to_vec())
+                        .map_err(FrameError::from),
+                ),
                 Ok(Message::Text(_)) => Some(Err(FrameError::Text)),
                 Ok(Message::Ping(_) | Message::Pong(_) | Message::Close(_)) => None,
                 Err(error) => Some(Err(FrameError::Socket(error))),

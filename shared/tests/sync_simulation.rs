@@ -4,8 +4,9 @@
 //! the server's documents, every change stored, and every device's local storage reloading to
 //! what it holds in memory.
 //!
-//! Each run is one seed. `NIMO_SIM_SEEDS=10000` runs more seeds (default 100);
-//! `NIMO_SIM_SEED=<n>` replays one. A failure prints its seed.
+//! Each run is one seed. `NIMO_SIM_SEEDS=10000` runs more seeds (default 300, what CI runs;
+//! `cargo xtask soak --sim` runs 10,000 in release); `NIMO_SIM_SEED=<n>` replays one. A failure
+//! prints its seed.
 
 mod sync_support;
 
@@ -31,6 +32,32 @@ struct Faults {
     restart_device: f64,
     restart_server: f64,
     refuse_connect: f64,
+}
+
+/// What the network and the operator did in a run, summed over runs for the closing line.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    devices: u64,
+    frames: u64,
+    dropped: u64,
+    duplicated: u64,
+    reordered: u64,
+    cuts: u64,
+    device_restarts: u64,
+    server_restarts: u64,
+}
+
+impl std::ops::AddAssign for Tally {
+    fn add_assign(&mut self, o: Tally) {
+        self.devices += o.devices;
+        self.frames += o.frames;
+        self.dropped += o.dropped;
+        self.duplicated += o.duplicated;
+        self.reordered += o.reordered;
+        self.cuts += o.cuts;
+        self.device_restarts += o.device_restarts;
+        self.server_restarts += o.server_restarts;
+    }
 }
 
 #[derive(Debug)]
@@ -74,6 +101,7 @@ struct Sim {
     /// Per link, the delivery time of the last frame, so frames keep their order unless reordered.
     link_clock: BTreeMap<(ConnId, bool), u64>,
     faulty: bool,
+    tally: Tally,
 }
 
 impl Sim {
@@ -104,6 +132,10 @@ impl Sim {
             next_conn: 1,
             link_clock: BTreeMap::new(),
             faulty: true,
+            tally: Tally {
+                devices: devices as u64,
+                ..Tally::default()
+            },
         };
         for i in 0..devices {
             sim.devices.push(Device {
@@ -183,17 +215,22 @@ impl Sim {
     }
 
     fn send(&mut self, conn: ConnId, to_server: bool, device: usize, frame: Vec<u8>) {
+        self.tally.frames += 1;
         if self.chance(self.faults.drop) {
+            self.tally.dropped += 1;
             return;
         }
         let copies = if self.chance(self.faults.duplicate) {
+            self.tally.duplicated += 1;
             2
         } else {
             1
         };
         for _ in 0..copies {
             let mut at = self.now + 1 + self.rng.next_u64() % 200;
-            if !self.chance(self.faults.reorder) {
+            if self.chance(self.faults.reorder) {
+                self.tally.reordered += 1;
+            } else {
                 let last = self.link_clock.entry((conn, to_server)).or_insert(0);
                 at = at.max(*last);
                 *last = at;
@@ -378,6 +415,7 @@ impl Sim {
         self.now += self.rng.next_u64() % 2_000;
         let device = (self.rng.next_u64() % self.devices.len() as u64) as usize;
         if self.chance(self.faults.restart_server) {
+            self.tally.server_restarts += 1;
             for conn in self.server.restart() {
                 if let Some(d) = self.devices.iter().position(|d| d.conn == Some(conn)) {
                     self.devices[d].conn = None;
@@ -385,8 +423,10 @@ impl Sim {
                 }
             }
         } else if self.chance(self.faults.restart_device) {
+            self.tally.device_restarts += 1;
             self.boot(device);
         } else if self.chance(self.faults.cut) {
+            self.tally.cuts += 1;
             self.cut(device);
         }
         self.edit(device);
@@ -538,7 +578,7 @@ impl Sim {
 
 use serde::Serialize as _;
 
-fn run(seed: u64) {
+fn run(seed: u64) -> Tally {
     let mut sim = Sim::new(seed);
     let steps = 8 + sim.rng.next_u64() % 16;
     for _ in 0..steps {
@@ -546,6 +586,7 @@ fn run(seed: u64) {
     }
     sim.settle();
     sim.check();
+    sim.tally
 }
 
 fn seeds() -> Vec<u64> {
@@ -558,21 +599,41 @@ fn seeds() -> Vec<u64> {
     let count = std::env::var("NIMO_SIM_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(100);
+        .unwrap_or(300);
     (0..count).collect()
 }
 
 #[test]
 fn every_faulty_history_converges_to_the_same_documents_everywhere() {
-    for seed in seeds() {
-        let outcome = std::panic::catch_unwind(|| run(seed));
-        if let Err(panic) = outcome {
-            eprintln!(
-                "simulation failed for seed {seed}; replay it with NIMO_SIM_SEED={seed} cargo test -p nimo-shared --test sync_simulation"
-            );
-            std::panic::resume_unwind(panic);
+    let seeds = seeds();
+    let started = std::time::Instant::now();
+    let mut total = Tally::default();
+    for &seed in &seeds {
+        match std::panic::catch_unwind(|| run(seed)) {
+            Ok(tally) => total += tally,
+            Err(panic) => {
+                eprintln!(
+                    "simulation failed for seed {seed}; replay it with NIMO_SIM_SEED={seed} cargo test -p nimo-shared --test sync_simulation"
+                );
+                std::panic::resume_unwind(panic);
+            }
         }
     }
+    // The figures of the run (shown with --nocapture), so a long run says what it went through.
+    eprintln!(
+        "{} seeds converged in {:.1?}: {} devices, {} frames ({} dropped, {} duplicated, {} \
+         reordered), {} connections cut, {} device restarts, {} server restarts",
+        seeds.len(),
+        started.elapsed(),
+        total.devices,
+        total.frames,
+        total.dropped,
+        total.duplicated,
+        total.reordered,
+        total.cuts,
+        total.device_restarts,
+        total.server_restarts
+    );
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! Helpers for nimo's cross-crate integration tests: the real server, started in-process on
 //! 127.0.0.1:0 with a temporary data directory, reached over real TCP.
 
+pub mod db_check;
 pub mod fixtures;
+pub mod flaky_proxy;
 pub mod native_client;
 pub mod server_process;
 pub mod typed_tree;

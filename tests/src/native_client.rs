@@ -236,6 +236,8 @@ pub struct Observed {
     pub failed_attempts: usize,
     /// Why the last attempt failed.
     pub last_error: Option<String>,
+    /// Every reconnect delay the client chose ([`Effect::ReconnectAfter`]), in milliseconds.
+    pub reconnect_delays: Vec<u64>,
 }
 
 impl Observed {
@@ -703,6 +705,7 @@ impl Driver {
                 }
                 Effect::ReconnectAfter(ms) => {
                     self.reconnect_at = Some(Instant::now() + Duration::from_millis(ms));
+                    self.observed.send_modify(|o| o.reconnect_delays.push(ms));
                 }
                 Effect::DocChanged(doc_id) => {
                     let heads = self.client.doc(&doc_id).map(Automerge::get_heads);

@@ -3,6 +3,7 @@
 
 mod bench;
 mod dist;
+mod fuzz;
 mod process;
 mod serve;
 mod setup;
@@ -29,11 +30,15 @@ enum Command {
     /// Run every check CI runs: format, lints, wasm32 builds, unit, integration and browser tests.
     Test(test::TestArgs),
     /// Kill the release server with SIGKILL mid-sync many times (default 1000) and check that
-    /// every confirmed change survives.
+    /// every confirmed change survives; `--sim` runs 10,000 seeds of the sync simulation,
+    /// `--browser` kills Chromium 100 times right after a local save.
     Soak(soak::SoakArgs),
     /// Benchmarks: BENCH.md's workloads against nimo and the JavaScript reference, the limits,
     /// and `bench load`.
     Bench(bench::BenchArgs),
+    /// Fuzz every decoder of untrusted bytes with cargo-fuzz (`fuzz/`): 30 s per target, or
+    /// 15 minutes each with `--long`.
+    Fuzz(fuzz::FuzzArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -45,6 +50,7 @@ fn main() -> anyhow::Result<()> {
         Command::Test(args) => test::run(&root, &args),
         Command::Soak(args) => soak::run(&root, &args),
         Command::Bench(args) => bench::run(&root, &args),
+        Command::Fuzz(args) => fuzz::run(&root, &args),
     }
 }
 

@@ -8,7 +8,7 @@ use std::{fs, path::Path, process::Command};
 
 use anyhow::Context as _;
 
-use crate::{bench, dist, process, setup};
+use crate::{bench, dist, fuzz, process, setup};
 
 /// Options of `cargo xtask test`.
 #[derive(Debug, clap::Args)]
@@ -74,9 +74,11 @@ pub fn run(root: &Path, _args: &TestArgs) -> anyhow::Result<()> {
     test.args(["test", "--workspace", "--exclude", "nimo-app"])
         .env("NIMO_SERVER_BIN", server_binary(root));
     process::run(test, root)?;
+    // The decoders of untrusted bytes, fuzzed briefly (the long run is `cargo xtask fuzz --long`).
+    fuzz::run(root, &fuzz::FuzzArgs::short())?;
 
     let dist = dist::build(root)?;
-    browser_tests(root, &chromium, &dist)?;
+    browser_tests(root, &chromium, &dist, None, &[])?;
     // The benchmarks' smoke version, so they keep working (its figures are not checked).
     bench::quick(root)
 }
@@ -92,8 +94,15 @@ fn step(root: &Path, args: &[&str]) -> anyhow::Result<()> {
     process::run(cargo, root)
 }
 
-/// Runs the Node test files under `tests/e2e/` against the debug server binary and `dist/`.
-fn browser_tests(root: &Path, chromium: &Path, dist: &Path) -> anyhow::Result<()> {
+/// Runs the Node test files under `tests/e2e/` (or only `only`) against the debug server binary
+/// and `dist/`, with `env` added.
+pub fn browser_tests(
+    root: &Path,
+    chromium: &Path,
+    dist: &Path,
+    only: Option<&str>,
+    env: &[(&str, String)],
+) -> anyhow::Result<()> {
     let dir = root.join("tests/e2e");
     let mut files: Vec<_> = fs::read_dir(&dir)
         .with_context(|| format!("reading {}", dir.display()))?
@@ -102,6 +111,7 @@ fn browser_tests(root: &Path, chromium: &Path, dist: &Path) -> anyhow::Result<()
         .filter(|path| {
             path.file_name()
                 .is_some_and(|name| name.to_string_lossy().ends_with(".test.mjs"))
+                && only.is_none_or(|only| path.file_name().is_some_and(|name| name == only))
         })
         .collect();
     files.sort();
@@ -120,6 +130,7 @@ fn browser_tests(root: &Path, chromium: &Path, dist: &Path) -> anyhow::Result<()
         )
         .env("NIMO_DIST_DIR", dist)
         .env("NIMO_CHROMIUM", chromium)
-        .env("NIMO_ARTIFACTS", &artifacts);
+        .env("NIMO_ARTIFACTS", &artifacts)
+        .envs(env.iter().map(|(k, v)| (*k, v)));
     process::run(node, &root.join("tests"))
 }

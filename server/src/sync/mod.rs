@@ -2,6 +2,7 @@
 //! share policy backed by the registry, and the REST calls around it.
 
 pub mod api;
+pub mod frame_guard;
 pub mod policy;
 pub mod rate;
 pub mod tickets;

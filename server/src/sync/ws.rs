@@ -40,6 +40,9 @@ pub enum FrameError {
     /// The connection's session ended (logout, revoked device, disabled user, changed role).
     #[error("the session of this sync connection ended")]
     Revoked,
+    /// A frame that would make automerge panic ([`super::frame_guard`]).
+    #[error("a hostile sync frame: {0}")]
+    Hostile(#[from] super::frame_guard::FrameRejected),
 }
 
 /// samod's transport over an axum WebSocket, with the per-connection rate limit applied to
@@ -57,7 +60,11 @@ fn transport(
     let frames = stream
         .filter_map(|message| async move {
             match message {
-                Ok(Message::Binary(bytes)) => Some(Ok(bytes.to_vec())),
+                Ok(Message::Binary(bytes)) => Some(
+                    super::frame_guard::check(&bytes)
+                        .map(|()| bytes.to_vec())
+                        .map_err(FrameError::from),
+                ),
                 Ok(Message::Text(_)) => Some(Err(FrameError::Text)),
                 Ok(Message::Ping(_) | Message::Pong(_) | Message::Close(_)) => None,
                 Err(error) => Some(Err(FrameError::Socket(error))),

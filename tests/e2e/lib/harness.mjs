@@ -66,7 +66,7 @@ export async function startServer({ dataDir, listen = "127.0.0.1:0", distDir = r
 }
 
 /** The flags this machine's closed network and root user need (TOOLCHAIN.md). */
-const CHROMIUM_ARGS = [
+export const CHROMIUM_ARGS = [
   "--no-sandbox",
   "--disable-gpu",
   "--disable-quic",

@@ -1,0 +1,134 @@
+//! Inputs the fuzzer found (`fuzz/regressions/<target>/`), replayed against the real receiving
+//! paths in an ordinary debug build (debug assertions on), so a regression fails `cargo test`
+//! even where cargo-fuzz is not installed. See fuzz/README.md.
+
+use std::path::{Path, PathBuf};
+
+use automerge::transaction::Transactable as _;
+use automerge::{ActorId, Automerge, ROOT};
+use nimo_shared::doc::{hydrate, kind_of};
+use nimo_shared::records::{
+    council::CouncilMeeting, peer::PeerSupportGroup, training::TrainingSession, visit::VisitCase,
+};
+use nimo_shared::sync::{ClientConfig, Input, Message, PeerId, SyncClient};
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::SeedableRng as _;
+
+const NOW: u64 = 1_700_000_000_000;
+
+fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/regressions")
+        .join(target);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<(PathBuf, Vec<u8>)> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .map(|p| {
+            let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            (p, bytes)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// A connected client holding one document, as the device is after the handshake.
+fn connected_client() -> (SyncClient, ChaCha8Rng, nimo_shared::sync::DocumentId) {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let me = PeerId::from("device".to_owned());
+    let mut client = SyncClient::new(me.clone(), ClientConfig::new(ActorId::from(&[1u8; 16][..])));
+    let (doc_id, (), _) = client.create(NOW, &mut rng, |doc| {
+        doc.transact(|tx| tx.put(ROOT, "kind", "training_session").map(|_| ()))
+            .map(|_| ())
+            .expect("a put commits");
+    });
+    client.handle(NOW, &mut rng, Input::Connected);
+    let peer = Message::Peer {
+        sender_id: PeerId::from("server".to_owned()),
+        selected_protocol_version: "1".to_owned(),
+        target_id: me,
+        metadata: None,
+    };
+    client.handle(NOW, &mut rng, Input::Received(peer.encode()));
+    (client, rng, doc_id)
+}
+
+/// Hands `frame` to a connected client; it must not panic.
+fn receive_frame(frame: Vec<u8>) {
+    let (mut client, mut rng, _) = connected_client();
+    client.handle(NOW + 1, &mut rng, Input::Received(frame));
+    client.handle(NOW + 60_000, &mut rng, Input::Tick);
+}
+
+#[test]
+fn sync_messages_the_fuzzer_found_are_received_without_panicking() {
+    for (path, bytes) in inputs("sync_message") {
+        if let Ok(message) = automerge::sync::Message::decode(&bytes) {
+            let mut doc = Automerge::new();
+            let mut state = automerge::sync::State::new();
+            use automerge::sync::SyncDoc as _;
+            let _ = doc.generate_sync_message(&mut state);
+            if doc.receive_sync_message(&mut state, message).is_ok() {
+                let _ = doc.generate_sync_message(&mut state);
+            }
+        }
+        // The same bytes inside a sync frame, as the device receives them.
+        let (_, _, doc_id) = connected_client();
+        let frame = Message::Sync {
+            document_id: doc_id,
+            sender_id: PeerId::from("server".to_owned()),
+            target_id: PeerId::from("device".to_owned()),
+            data: bytes,
+        }
+        .encode();
+        receive_frame(frame);
+        eprintln!("replayed {}", path.display());
+    }
+}
+
+#[test]
+fn frames_the_fuzzer_found_are_handled_without_panicking() {
+    for target in ["protocol_frame", "client_frame"] {
+        for (path, bytes) in inputs(target) {
+            if let Ok(message) = Message::decode(&bytes) {
+                assert_eq!(
+                    Message::decode(&message.encode()).as_ref(),
+                    Ok(&message),
+                    "{}",
+                    path.display()
+                );
+            }
+            receive_frame(bytes.clone());
+            if let Some((_, rest)) = bytes.split_first() {
+                receive_frame(rest.to_vec());
+            }
+        }
+    }
+}
+
+#[test]
+fn documents_the_fuzzer_found_load_or_fail_without_panicking() {
+    for (_, bytes) in inputs("document_load") {
+        if let Ok(doc) = Automerge::load(&bytes) {
+            let _ = kind_of(&doc);
+            let _ = hydrate::<TrainingSession>(&doc);
+            let _ = hydrate::<VisitCase>(&doc);
+            let _ = hydrate::<PeerSupportGroup>(&doc);
+            let _ = hydrate::<CouncilMeeting>(&doc);
+        }
+        let mut doc = Automerge::new();
+        let _ = doc.load_incremental(&bytes);
+    }
+}
+
+#[test]
+fn the_regression_inputs_are_there() {
+    assert!(
+        !inputs("sync_message").is_empty(),
+        "fuzz/regressions/sync_message is empty or missing"
+    );
+}

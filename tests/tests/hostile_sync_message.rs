@@ -1,0 +1,102 @@
+//! A sync message the fuzzer found (fuzz/regressions/document_load/bundle-delta-eof inside an
+//! automerge sync message) makes automerge 0.12 panic in `receive_sync_message` (an `unwrap`
+//! in hexane's bundle decoder). Sent by an authenticated client on the sync socket, it must not
+//! take the server down: other peers keep syncing, the document it named keeps syncing, and the
+//! server answers.
+
+use std::time::Duration;
+
+use automerge::transaction::Transactable as _;
+use futures::{SinkExt as _, StreamExt as _};
+use nimo_server::accounts::Role;
+use nimo_shared::sync::{Message as Frame, PeerId};
+use nimo_tests::{TestServer, samod_peer};
+use tokio_tungstenite::tungstenite::Message;
+
+/// An automerge sync message carrying the fuzzer's change: no heads, needs or haves, one change.
+fn hostile_sync_message() -> anyhow::Result<Vec<u8>> {
+    let change = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fuzz/regressions/document_load/bundle-delta-eof"
+    ))?;
+    let mut message = vec![0x42, 0, 0, 0, 1, u8::try_from(change.len())?];
+    message.extend(change);
+    Ok(message)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_message_that_panics_automerge_harms_nobody_else() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    server
+        .add_user("trainer", Role::Trainer, Some("仙南"), false)
+        .await?;
+    let client = server.api_client("trainer").await?;
+    let peer = samod_peer(&client).await?;
+    let handle = peer
+        .create_with(|tx| tx.put(automerge::ROOT, "title", "研修"))
+        .await?;
+    let doc_id = handle.document_id().to_string();
+    client.register(&doc_id, "training_session", &[]).await?;
+    peer.connect().await?;
+    let heads: Vec<String> =
+        handle.with_document(|doc| doc.get_heads().iter().map(ToString::to_string).collect());
+    anyhow::ensure!(client.wait_until_stored(&doc_id, &heads).await?);
+
+    // The attacker: a raw socket, a correct handshake, then the hostile message for that doc.
+    let (ticket, peer_id) = client.ticket().await?;
+    let (mut socket, _) = tokio_tungstenite::connect_async(client.ws_url(&ticket).as_str()).await?;
+    let join = Frame::Join {
+        sender_id: PeerId::from(peer_id.clone()),
+        supported_protocol_versions: vec!["1".to_owned()],
+        metadata: None,
+    };
+    socket.send(Message::Binary(join.encode().into())).await?;
+    let server_id = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(Ok(message)) = socket.next().await {
+            if let Message::Binary(bytes) = message
+                && let Ok(Frame::Peer { sender_id, .. }) = Frame::decode(&bytes)
+            {
+                return Some(sender_id);
+            }
+        }
+        None
+    })
+    .await?
+    .ok_or_else(|| anyhow::anyhow!("no peer message"))?;
+    let sync = Frame::Sync {
+        document_id: doc_id.parse()?,
+        sender_id: PeerId::from(peer_id),
+        target_id: server_id,
+        data: hostile_sync_message()?,
+    };
+    let _ = socket.send(Message::Binary(sync.encode().into())).await;
+    // Whatever the server does with that connection, it must go on serving everyone else.
+    let _ = tokio::time::timeout(Duration::from_secs(2), socket.next()).await;
+
+    handle.with_document(|doc| {
+        let mut tx = doc.transaction();
+        tx.put(automerge::ROOT, "title", "研修(変更)")
+            .expect("local edit");
+        tx.commit();
+    });
+    let heads: Vec<String> =
+        handle.with_document(|doc| doc.get_heads().iter().map(ToString::to_string).collect());
+    anyhow::ensure!(
+        client.wait_until_stored(&doc_id, &heads).await?,
+        "the document the hostile message named no longer syncs"
+    );
+    let other = peer
+        .create_with(|tx| tx.put(automerge::ROOT, "title", "別の研修"))
+        .await?;
+    let other_id = other.document_id().to_string();
+    client.register(&other_id, "training_session", &[]).await?;
+    let other_heads: Vec<String> =
+        other.with_document(|doc| doc.get_heads().iter().map(ToString::to_string).collect());
+    anyhow::ensure!(
+        client.wait_until_stored(&other_id, &other_heads).await?,
+        "another document no longer syncs"
+    );
+    let health = reqwest::get(server.url("/healthz")).await?;
+    anyhow::ensure!(health.status() == 200, "health: {}", health.status());
+    server.stop().await
+}

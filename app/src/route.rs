@@ -17,6 +17,10 @@ pub enum Route {
     Trainer,
     /// `/sessions/<document id>`: one session and its roster.
     Session(DocumentId),
+    /// `/visitor`: the visitor's assigned cases.
+    Visitor,
+    /// `/visits/<document id>`: one visit case.
+    VisitCase(DocumentId),
     /// `/_debug/storage`: runs the chunk store conformance suite against IndexedDB.
     StorageCheck,
     /// Anything else.
@@ -31,11 +35,16 @@ impl Route {
             "" => Route::Start,
             "/login" => Route::Login,
             "/trainer" => Route::Trainer,
+            "/visitor" => Route::Visitor,
             "/_debug/storage" => Route::StorageCheck,
-            _ => path
-                .strip_prefix("/sessions/")
-                .and_then(|id| id.parse().ok())
-                .map_or(Route::NotFound, Route::Session),
+            _ => {
+                if let Some(id) = path.strip_prefix("/visits/") {
+                    return id.parse().map_or(Route::NotFound, Route::VisitCase);
+                }
+                path.strip_prefix("/sessions/")
+                    .and_then(|id| id.parse().ok())
+                    .map_or(Route::NotFound, Route::Session)
+            }
         }
     }
 
@@ -46,6 +55,8 @@ impl Route {
             Route::Login => "/login".to_owned(),
             Route::Trainer => "/trainer".to_owned(),
             Route::Session(id) => format!("/sessions/{id}"),
+            Route::Visitor => "/visitor".to_owned(),
+            Route::VisitCase(id) => format!("/visits/{id}"),
             Route::StorageCheck => "/_debug/storage".to_owned(),
         }
     }
@@ -117,6 +128,8 @@ mod tests {
             Route::Login,
             Route::Trainer,
             Route::Session(id),
+            Route::Visitor,
+            Route::VisitCase(id),
         ] {
             assert_eq!(Route::parse(&route.path()), route);
         }

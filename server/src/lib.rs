@@ -15,6 +15,7 @@ pub mod registry;
 pub mod reports;
 pub mod storage;
 pub mod sync;
+pub mod visits;
 
 use std::{future::Future, sync::Arc};
 

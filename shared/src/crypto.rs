@@ -172,10 +172,13 @@ impl KdfParams {
     };
 
     fn derive(&self, pin: &str, salt: &[u8]) -> Result<DataKey, CryptoError> {
-        let params = argon2::Params::new(self.m_kib, self.t, self.p, Some(KEY_BYTES))
+        let params = argon2_kdf::Params::new(self.m_kib, self.t, self.p, Some(KEY_BYTES))
             .map_err(|e| CryptoError::Kdf(e.to_string()))?;
-        let argon =
-            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let argon = argon2_kdf::Argon2::new(
+            argon2_kdf::Algorithm::Argon2id,
+            argon2_kdf::Version::V0x13,
+            params,
+        );
         let mut out = [0u8; KEY_BYTES];
         argon
             .hash_password_into(pin.as_bytes(), salt, &mut out)

@@ -61,6 +61,10 @@ struct ConfirmAnswer {
 struct Register<'a> {
     id: String,
     kind: &'a str,
+    /// A visit case's assigned pair, read from the document itself (the server lets a visitor
+    /// register only a case they are assigned to).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    members: Vec<String>,
 }
 
 /// Registers one document. `Ok(true)`: registered (or it was already); `Ok(false)`: the server
@@ -70,6 +74,7 @@ pub(super) async fn register(doc_id: DocumentId, kind: &str) -> Result<bool, net
     let body = Register {
         id: doc_id.to_string(),
         kind,
+        members: super::visits::assigned_pair(doc_id),
     };
     match net::post_json_unit("/api/docs", &body).await {
         Ok(()) => {}

@@ -5,17 +5,22 @@
 //! - [`writes`]: the durable write queue to IndexedDB (strict durability, in effect order,
 //!   failed writes retried and shown, never dropped).
 //! - [`connection`]: ticket → registrations → WebSocket → manifest (with a cursor) → confirm.
-//! - [`account`]: login and the stored session that lets the app start offline.
+//! - [`account`]: login (with the second factor) and the stored session that lets the app
+//!   start offline.
+//! - [`lock`]: the PIN, the sealed store and the lock of visitor and office devices.
 //! - [`training`]: reading and changing training sessions.
+//! - [`visits`]: reading and changing visit cases.
 //! - [`Signals`]: what the UI reads.
 
 mod account;
 mod connection;
 mod driver;
+pub mod lock;
 pub mod net;
 pub mod rng;
 pub mod status;
 mod training;
+pub mod visits;
 mod writes;
 
 use std::cell::RefCell;
@@ -26,7 +31,9 @@ use nimo_shared::sync::{DocStatus, DocumentId, SyncStatus};
 
 use crate::store::Kv;
 
-pub use account::{SessionInfo, boot, login};
+pub use account::{
+    Enrolment, LoginStep, SessionInfo, boot, enrol_second_factor, finish_second_factor, login,
+};
 pub use training::{add_attendee, check_in, create_session, training_session, training_sessions};
 
 /// The reactive view of sync for the UI.

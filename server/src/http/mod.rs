@@ -57,6 +57,7 @@ pub fn router(state: AppState) -> Router {
             get(reports::list_targets).put(reports::set_target),
         )
         .route("/openapi.json", get(reports::openapi::serve))
+        .route("/visitors", get(crate::visits::colleagues))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES));
     Router::new()
         .route("/healthz", get(health::healthz))

@@ -32,6 +32,12 @@ struct Ticket {
 struct Manifest {
     cursor: i64,
     documents: Vec<ManifestDoc>,
+    /// Visit cases the server erased: dropped from this device.
+    #[serde(default)]
+    erased: Vec<String>,
+    /// An admin asked to wipe this device.
+    #[serde(default)]
+    wipe: bool,
 }
 
 #[derive(Deserialize)]
@@ -236,6 +242,14 @@ async fn fetch_manifest() {
             Some(ManifestEntry { doc_id, heads })
         })
         .collect();
+    for id in &manifest.erased {
+        if let Ok(doc_id) = id.parse() {
+            super::visits::drop_erased(doc_id);
+        }
+    }
+    if manifest.wipe {
+        super::wipe::requested();
+    }
     with_driver(|d| d.pending_cursor = Some(manifest.cursor));
     feed(Input::Manifest(entries));
     // Nothing to exchange: the client is already up to date and no status change will come.
@@ -253,6 +267,7 @@ pub(super) async fn confirm_round() {
     })
     .unwrap_or_default();
     if asked.is_empty() {
+        super::wipe::try_now();
         return;
     }
     let request = ConfirmRequest {
@@ -276,6 +291,7 @@ pub(super) async fn confirm_round() {
             feed(Input::Confirmed { doc_id, heads });
         }
     }
+    super::wipe::try_now();
     let connected = !matches!(signals().status.get_untracked(), SyncStatus::Offline);
     if !answer.missing.is_empty() && connected {
         driver::schedule_confirm(CONFIRM_RETRY_MS);

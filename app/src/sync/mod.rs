@@ -10,6 +10,7 @@
 //! - [`lock`]: the PIN, the sealed store and the lock of visitor and office devices.
 //! - [`training`]: reading and changing training sessions.
 //! - [`visits`]: reading and changing visit cases.
+//! - [`wipe`]: a lost device's wipe after its last upload.
 //! - [`Signals`]: what the UI reads.
 
 mod account;
@@ -21,6 +22,7 @@ pub mod rng;
 pub mod status;
 mod training;
 pub mod visits;
+mod wipe;
 mod writes;
 
 use std::cell::RefCell;

@@ -9,8 +9,8 @@ use nimo_shared::sync::DocumentId;
 use nimo_shared::{DocKind, Record as _, Timestamp, UserId, VisitId, doc};
 use serde::Deserialize;
 
-use super::driver::{REGISTER_PREFIX, now_ms, run, with_driver};
-use super::writes;
+use super::driver::{CONFIRMED_PREFIX, REGISTER_PREFIX, now_ms, run, with_driver};
+use super::writes::{self, Write};
 use super::{connection, net, rng, signals};
 
 /// A visitor the logged-in visitor may pair with (`GET /api/visitors`).
@@ -42,6 +42,23 @@ pub(super) fn assigned_pair(doc_id: DocumentId) -> Vec<String> {
     })
     .flatten()
     .unwrap_or_default()
+}
+
+/// Drops a case the server erased (past its retention): from memory, then from storage.
+pub(super) fn drop_erased(doc_id: DocumentId) {
+    let here = with_driver(|d| d.client.forget(&doc_id)).unwrap_or(false);
+    if !here {
+        return;
+    }
+    writes::enqueue(Write::DropDocument(doc_id));
+    writes::enqueue(Write::Remove {
+        key: format!("{CONFIRMED_PREFIX}{doc_id}"),
+    });
+    let signals = signals();
+    signals.doc_status.update(|map| {
+        map.remove(&doc_id);
+    });
+    signals.docs_version.update(|v| *v += 1);
 }
 
 /// The visit cases on this device (the server sends a visitor only the cases assigned to them),

@@ -1,4 +1,9 @@
-//! The visitor flow's own API beside sync: who a visitor may pair with.
+//! The visitor flow's own API beside sync: who a visitor may pair with, and erasing a closed
+//! case after its retention period ([`erasure`]), and wiping a lost device after its last
+//! upload ([`wipe`]).
+
+pub mod erasure;
+pub mod wipe;
 
 use axum::{Json, extract::State};
 use serde::Serialize;

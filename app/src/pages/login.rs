@@ -17,7 +17,35 @@ enum Step {
         message: String,
         enrolment: Option<Enrolment>,
     },
-    RecoveryCodes(Vec<String>),
+}
+
+thread_local! {
+    /// Recovery codes of an enrolment just confirmed, shown once before anything else (the
+    /// session already started, so the login page itself is gone by then).
+    static RECOVERY_CODES: ArcRwSignal<Option<Vec<String>>> = ArcRwSignal::new(None);
+}
+
+/// Whether recovery codes wait to be shown.
+pub fn recovery_codes_pending() -> bool {
+    RECOVERY_CODES.with(|c| c.with(Option::is_some))
+}
+
+/// The one-time display of the recovery codes.
+#[component]
+pub fn RecoveryCodesPage() -> impl IntoView {
+    let codes = RECOVERY_CODES.with(|c| c.get()).unwrap_or_default();
+    view! {
+        <main class="page">
+            <h2>"回復コード"</h2>
+            <p>"認証アプリを使えなくなったときのためのコードです。紙に書いて安全な場所に保管してください。この画面は一度しか表示されません。"</p>
+            <ul class="recovery-codes">
+                {codes.into_iter().map(|c| view! { <li><code>{c}</code></li> }).collect_view()}
+            </ul>
+            <button type="button" class="button" on:click=move |_| RECOVERY_CODES.with(|c| c.set(None))>
+                "保管しました"
+            </button>
+        </main>
+    }
 }
 
 /// The page a logged-in person starts on.
@@ -97,8 +125,12 @@ pub fn LoginPage() -> impl IntoView {
         let entered = code.get_untracked();
         wasm_bindgen_futures::spawn_local(async move {
             match sync::finish_second_factor(challenge, entered).await {
-                Ok(codes) if codes.is_empty() => route::navigate(home()),
-                Ok(codes) => step.set(Step::RecoveryCodes(codes)),
+                Ok(codes) => {
+                    if !codes.is_empty() {
+                        RECOVERY_CODES.with(|c| c.set(Some(codes)));
+                    }
+                    route::navigate(home());
+                }
                 Err(sync::net::NetError::Status(401, body)) if body.contains("login_expired") => {
                     step.set(Step::Password);
                     error.set(Some(
@@ -184,19 +216,6 @@ pub fn LoginPage() -> impl IntoView {
                     {error_line}
                     <button type="submit" disabled=busy>"確認"</button>
                 </form>
-            </main>
-        }
-        .into_any(),
-        Step::RecoveryCodes(codes) => view! {
-            <main class="page">
-                <h2>"回復コード"</h2>
-                <p>"認証アプリを使えなくなったときのためのコードです。紙に書いて安全な場所に保管してください。この画面は一度しか表示されません。"</p>
-                <ul class="recovery-codes">
-                    {codes.into_iter().map(|c| view! { <li><code>{c}</code></li> }).collect_view()}
-                </ul>
-                <button type="button" class="button" on:click=move |_| route::navigate(home())>
-                    "保管しました"
-                </button>
             </main>
         }
         .into_any(),

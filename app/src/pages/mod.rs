@@ -38,6 +38,7 @@ pub fn App() -> impl IntoView {
             {
                 login::LoginPage().into_any()
             }
+            _ if login::recovery_codes_pending() => login::RecoveryCodesPage().into_any(),
             // A sealing device shows nothing but the PIN page until it is unlocked.
             _ if sync::lock::lock_state().get() != sync::lock::LockState::Open => {
                 lock::LockPage(lock::LockPageProps {

@@ -45,15 +45,17 @@ struct Pending {
 }
 
 thread_local! {
-    static STATE: RwSignal<LockState> = RwSignal::new(LockState::Open);
+    // Not owned by any component: created lazily inside one, an owned signal would be disposed
+    // with it.
+    static STATE: ArcRwSignal<LockState> = ArcRwSignal::new(LockState::Open);
     static PENDING: RefCell<Option<Pending>> = const { RefCell::new(None) };
     static LAST_ACTIVITY: Cell<f64> = const { Cell::new(0.0) };
     static WATCHING: Cell<bool> = const { Cell::new(false) };
 }
 
 /// The lock state the pages follow.
-pub fn lock_state() -> RwSignal<LockState> {
-    STATE.with(|s| *s)
+pub fn lock_state() -> ArcRwSignal<LockState> {
+    STATE.with(Clone::clone)
 }
 
 /// Whether a role's device keeps its documents sealed (visit data may be on it).

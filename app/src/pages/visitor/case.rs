@@ -1,6 +1,8 @@
 //! `/visits/<id>`: one case, its visits, and the form that starts a visit. Each visit's topics,
 //! notes, follow-up and next date are written as the person types; the notes are Automerge text,
-//! so both visitors may write offline and, after sync, both texts are there.
+//! so both visitors may write offline and, after sync, both texts are there. Every field is
+//! `autocomplete="off"`: Chromium otherwise keeps typed values in its autofill database and its
+//! session-restore files, outside the sealed store (found by the browser test).
 
 use leptos::prelude::*;
 use nimo_shared::VisitId;
@@ -99,7 +101,7 @@ fn NewVisitForm(id: DocumentId) -> impl IntoView {
     };
     let select = |signal: RwSignal<String>| move |ev| signal.set(event_target_value(&ev));
     view! {
-        <form class="form new-visit" on:submit=submit>
+        <form class="form new-visit" autocomplete="off" on:submit=submit>
             <h3>"訪問を始める"</h3>
             <label>
                 "訪問日"
@@ -168,6 +170,7 @@ fn VisitPanel(id: DocumentId, visit: VisitId) -> impl IntoView {
                 <textarea
                     class="visit-notes"
                     name="notes"
+                    autocomplete="off"
                     rows="6"
                     prop:value=notes
                     on:input=move |ev| report(visits::update_notes(id, visit, &event_target_value(&ev)))
@@ -177,6 +180,7 @@ fn VisitPanel(id: DocumentId, visit: VisitId) -> impl IntoView {
                 "次回への申し送り"
                 <textarea
                     name="follow-up"
+                    autocomplete="off"
                     rows="2"
                     prop:value=follow_up
                     on:change=move |ev| {
@@ -193,6 +197,7 @@ fn VisitPanel(id: DocumentId, visit: VisitId) -> impl IntoView {
                 <input
                     type="date"
                     name="next-visit"
+                    autocomplete="off"
                     prop:value=next
                     on:change=move |ev| {
                         let value = event_target_value(&ev);

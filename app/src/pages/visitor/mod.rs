@@ -149,7 +149,7 @@ fn NewCaseForm() -> impl IntoView {
             .map(|s| s.user.id)
             .unwrap_or_default();
         view! {
-            <form class="form new-case" on:submit=submit>
+            <form class="form new-case" autocomplete="off" on:submit=submit>
                 <h3>"新しい事例"</h3>
                 <label>
                     "患者コード（氏名は書かないでください）"

@@ -222,8 +222,8 @@ test("two visitors co-write one visit offline; the trainer never receives it; no
   trainer.page.on("websocket", (ws) =>
     ws.on("framereceived", (frame) => received.push(Buffer.from(frame.payload))));
   const manifests = [];
-  trainer.page.on("response", async (response) => {
-    if (response.url().includes("/api/sync/manifest")) manifests.push(await response.text());
+  trainer.browser.context.on("response", (response) => {
+    if (response.url().includes("/api/sync/manifest")) manifests.push(response.text());
   });
   await trainer.page.goto(`${server.url}/trainer`);
   await trainer.page.getByLabel("ログイン名").fill(TRAINER.login, { timeout: 20_000 });
@@ -231,8 +231,13 @@ test("two visitors co-write one visit offline; the trainer never receives it; no
   await trainer.page.getByRole("button", { name: "ログイン" }).click();
   await trainer.page.getByRole("heading", { name: "研修の受付" }).waitFor();
   await trainer.page.getByText(/同期済み/).waitFor({ timeout: 30_000 });
+  for (let i = 0; i < 50 && manifests.length === 0; i++) await new Promise((r) => setTimeout(r, 200));
   assert.ok(manifests.length > 0, "the trainer's device asked for its manifest");
-  assert.ok(manifests.every((m) => !m.includes(caseId)));
+  for (const text of await Promise.all(manifests)) {
+    assert.ok(text.includes('"documents"'), text);
+    assert.ok(!text.includes(caseId));
+  }
+  assert.ok(received.length > 0, "the trainer's socket carried the handshake");
   assert.ok(received.every((frame) => !frame.includes(Buffer.from(caseId))));
   const trainerDb = await rawIndexedDb(trainer.page);
   assert.ok(!trainerDb.includes(Buffer.from(caseId)));

@@ -21,6 +21,10 @@ pub enum Route {
     Office,
     /// `/office/reconcile`: sync status, the conflict queue and likely duplicates.
     OfficeReconcile,
+    /// `/visitor`: the visitor's assigned cases.
+    Visitor,
+    /// `/visits/<document id>`: one visit case.
+    VisitCase(DocumentId),
     /// `/_debug/storage`: runs the chunk store conformance suite against IndexedDB.
     StorageCheck,
     /// Anything else.
@@ -37,11 +41,16 @@ impl Route {
             "/trainer" => Route::Trainer,
             "/office" => Route::Office,
             "/office/reconcile" => Route::OfficeReconcile,
+            "/visitor" => Route::Visitor,
             "/_debug/storage" => Route::StorageCheck,
-            _ => path
-                .strip_prefix("/sessions/")
-                .and_then(|id| id.parse().ok())
-                .map_or(Route::NotFound, Route::Session),
+            _ => {
+                if let Some(id) = path.strip_prefix("/visits/") {
+                    return id.parse().map_or(Route::NotFound, Route::VisitCase);
+                }
+                path.strip_prefix("/sessions/")
+                    .and_then(|id| id.parse().ok())
+                    .map_or(Route::NotFound, Route::Session)
+            }
         }
     }
 
@@ -54,6 +63,8 @@ impl Route {
             Route::Office => "/office".to_owned(),
             Route::OfficeReconcile => "/office/reconcile".to_owned(),
             Route::Session(id) => format!("/sessions/{id}"),
+            Route::Visitor => "/visitor".to_owned(),
+            Route::VisitCase(id) => format!("/visits/{id}"),
             Route::StorageCheck => "/_debug/storage".to_owned(),
         }
     }
@@ -127,6 +138,8 @@ mod tests {
             Route::Office,
             Route::OfficeReconcile,
             Route::Session(id),
+            Route::Visitor,
+            Route::VisitCase(id),
         ] {
             assert_eq!(Route::parse(&route.path()), route);
         }

@@ -17,6 +17,7 @@ pub mod registry;
 pub mod reports;
 pub mod storage;
 pub mod sync;
+pub mod visits;
 
 use std::{future::Future, sync::Arc};
 

@@ -65,6 +65,7 @@
 //! - [`geo`], [`fiscal`], [`date`], [`instant`], [`ids`]: value types.
 //! - [`reference`](mod@reference): targets and R6 actuals compiled into the crate.
 //! - [`errors`]: typed errors with Japanese messages for the UI.
+//! - [`crypto`]: sealing stored chunks on visitor and office devices under a PIN-wrapped key.
 //!
 //! # Tests
 //! `cargo test -p nimo-shared` runs everything, including seeded property tests of convergence
@@ -75,6 +76,7 @@
 
 pub mod conflicts;
 pub mod counts;
+pub mod crypto;
 pub mod date;
 pub mod doc;
 mod encoding;

@@ -1,11 +1,13 @@
 //! The app's pages and the frame around them (masthead with the sync status).
 
+mod lock;
 mod login;
 mod office;
 mod session;
 mod start;
 mod storage_check;
 mod trainer;
+mod visitor;
 
 use leptos::prelude::*;
 
@@ -32,13 +34,30 @@ pub fn App() -> impl IntoView {
                 view! { <main class="page"><p>"読み込み中…"</p></main> }.into_any()
             }
             Route::Login => login::LoginPage().into_any(),
-            Route::Trainer | Route::Session(_) | Route::Office | Route::OfficeReconcile
+            Route::Trainer
+            | Route::Session(_)
+            | Route::Office
+            | Route::OfficeReconcile
+            | Route::Visitor
+            | Route::VisitCase(_)
                 if !logged_in =>
             {
                 login::LoginPage().into_any()
             }
+            _ if login::recovery_codes_pending() => login::RecoveryCodesPage().into_any(),
+            // A sealing device shows nothing but the PIN page until it is unlocked.
+            _ if sync::lock::lock_state().get() != sync::lock::LockState::Open => {
+                lock::LockPage(lock::LockPageProps {
+                    state: sync::lock::lock_state().get(),
+                })
+                .into_any()
+            }
             Route::Office => office::OfficePage().into_any(),
             Route::OfficeReconcile => office::ReconcilePage().into_any(),
+            Route::Visitor => visitor::VisitorPage().into_any(),
+            Route::VisitCase(id) => {
+                visitor::case::VisitCasePage(visitor::case::VisitCasePageProps { id }).into_any()
+            }
             Route::Trainer => trainer::TrainerPage().into_any(),
             Route::Session(id) => session::SessionPage(session::SessionPageProps { id }).into_any(),
         }

@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
 
 use super::driver::{self, log_warn};
+use super::lock;
 use super::{KV, net, signals};
-use crate::store::{self, IdbChunkStore, Kv};
+use crate::store::{self, Kv};
 
 /// The logged-in user, as `POST /api/login` returned them; kept in IndexedDB so a reload
 /// offline still knows who is using the device.
@@ -53,21 +54,111 @@ pub async fn boot() {
         log_warn(&error.to_string());
         None
     });
-    if session.is_some() {
-        driver::start(IdbChunkStore::new(store::DATABASE, db), kv).await;
+    if let Some(session) = &session {
+        lock::open_for(&session.user.role, &session.user.id, db, kv).await;
     }
     signals.session.set(session);
     signals.ready.set(true);
 }
 
-/// Logs in, stores the session on the device, and starts sync.
-pub async fn login(login: String, password: String) -> Result<(), net::NetError> {
+/// Where a login stands after the password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginStep {
+    /// Logged in.
+    Done,
+    /// The server asks for the second factor (visitor, office, admin).
+    SecondFactor {
+        /// The pending login's challenge.
+        challenge: String,
+        /// No authenticator enrolled yet: enrol first.
+        enrol: bool,
+        /// The server's Japanese instruction.
+        message: String,
+    },
+}
+
+/// What an authenticator app needs to enrol.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Enrolment {
+    /// The secret in base32, for typing in by hand.
+    pub secret: String,
+    /// The QR code as an SVG document.
+    pub qr_svg: String,
+}
+
+#[derive(Deserialize)]
+struct SecondFactorNeeded {
+    code: String,
+    #[serde(default)]
+    error: String,
+    challenge: String,
+}
+
+/// Logs in with the password; either done, or the second factor is asked for.
+pub async fn login(login: String, password: String) -> Result<LoginStep, net::NetError> {
     #[derive(Serialize)]
     struct Login {
         login: String,
         password: String,
     }
-    let session: SessionInfo = net::post_json("/api/login", &Login { login, password }).await?;
+    match net::post_json::<_, SessionInfo>("/api/login", &Login { login, password }).await {
+        Ok(session) => {
+            keep_session(session).await?;
+            Ok(LoginStep::Done)
+        }
+        Err(net::NetError::Status(401, body)) => {
+            match serde_json::from_str::<SecondFactorNeeded>(&body) {
+                Ok(needed)
+                    if needed.code == "mfa_required" || needed.code == "mfa_enrolment_required" =>
+                {
+                    Ok(LoginStep::SecondFactor {
+                        enrol: needed.code == "mfa_enrolment_required",
+                        challenge: needed.challenge,
+                        message: needed.error,
+                    })
+                }
+                _ => Err(net::NetError::Status(401, body)),
+            }
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Starts enrolling an authenticator app for a pending login.
+pub async fn enrol_second_factor(challenge: String) -> Result<Enrolment, net::NetError> {
+    net::post_json(
+        "/api/login/mfa/enrol",
+        &serde_json::json!({ "challenge": challenge }),
+    )
+    .await
+}
+
+/// Finishes a pending login with a 6-digit code (or a recovery code); returns the recovery
+/// codes when this code confirmed a new enrolment.
+pub async fn finish_second_factor(
+    challenge: String,
+    code: String,
+) -> Result<Vec<String>, net::NetError> {
+    #[derive(Deserialize)]
+    struct Started {
+        #[serde(flatten)]
+        session: SessionInfo,
+        #[serde(default)]
+        recovery_codes: Vec<String>,
+    }
+    let code = code.trim().replace(' ', "");
+    let body = if code.len() == 6 && code.chars().all(|c| c.is_ascii_digit()) {
+        serde_json::json!({ "challenge": challenge, "code": code })
+    } else {
+        serde_json::json!({ "challenge": challenge, "recovery_code": code })
+    };
+    let started: Started = net::post_json("/api/login/mfa", &body).await?;
+    keep_session(started.session).await?;
+    Ok(started.recovery_codes)
+}
+
+/// Stores the session on the device and starts sync (after the PIN on a sealing device).
+async fn keep_session(session: SessionInfo) -> Result<(), net::NetError> {
     let kv = KV.with(|cell| cell.borrow().clone());
     let db = store::idb::open(store::DATABASE)
         .await
@@ -77,7 +168,7 @@ pub async fn login(login: String, password: String) -> Result<(), net::NetError>
         .await
         .map_err(|e| net::NetError::BadAnswer(e.to_string()))?;
     if !driver::started() {
-        driver::start(IdbChunkStore::new(store::DATABASE, db), kv).await;
+        lock::open_for(&session.user.role, &session.user.id, db, kv).await;
     }
     signals().session.set(Some(session));
     Ok(())

@@ -32,6 +32,12 @@ struct Ticket {
 struct Manifest {
     cursor: i64,
     documents: Vec<ManifestDoc>,
+    /// Visit cases the server erased: dropped from this device.
+    #[serde(default)]
+    erased: Vec<String>,
+    /// An admin asked to wipe this device.
+    #[serde(default)]
+    wipe: bool,
 }
 
 #[derive(Deserialize)]
@@ -61,6 +67,10 @@ struct ConfirmAnswer {
 struct Register<'a> {
     id: String,
     kind: &'a str,
+    /// A visit case's assigned pair, read from the document itself (the server lets a visitor
+    /// register only a case they are assigned to).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    members: Vec<String>,
 }
 
 /// Registers one document. `Ok(true)`: registered (or it was already); `Ok(false)`: the server
@@ -70,6 +80,7 @@ pub(super) async fn register(doc_id: DocumentId, kind: &str) -> Result<bool, net
     let body = Register {
         id: doc_id.to_string(),
         kind,
+        members: super::visits::assigned_pair(doc_id),
     };
     match net::post_json_unit("/api/docs", &body).await {
         Ok(()) => {}
@@ -231,6 +242,14 @@ async fn fetch_manifest() {
             Some(ManifestEntry { doc_id, heads })
         })
         .collect();
+    for id in &manifest.erased {
+        if let Ok(doc_id) = id.parse() {
+            super::visits::drop_erased(doc_id);
+        }
+    }
+    if manifest.wipe {
+        super::wipe::requested();
+    }
     with_driver(|d| d.pending_cursor = Some(manifest.cursor));
     feed(Input::Manifest(entries));
     // Nothing to exchange: the client is already up to date and no status change will come.
@@ -248,6 +267,7 @@ pub(super) async fn confirm_round() {
     })
     .unwrap_or_default();
     if asked.is_empty() {
+        super::wipe::try_now();
         return;
     }
     let request = ConfirmRequest {
@@ -271,6 +291,7 @@ pub(super) async fn confirm_round() {
             feed(Input::Confirmed { doc_id, heads });
         }
     }
+    super::wipe::try_now();
     let connected = !matches!(signals().status.get_untracked(), SyncStatus::Offline);
     if !answer.missing.is_empty() && connected {
         driver::schedule_confirm(CONFIRM_RETRY_MS);

@@ -16,7 +16,7 @@ use web_sys::{MessageEvent, WebSocket};
 
 use super::writes::{self, Write};
 use super::{connection, rng, signals};
-use crate::store::{self, IdbChunkStore, Kv};
+use crate::store::{self, DeviceChunks, Kv};
 
 /// Keys of the small values beside the chunks.
 pub(super) const CONFIRMED_PREFIX: &str = "confirmed/";
@@ -38,7 +38,7 @@ pub(super) struct Driver {
     pub(super) client: SyncClient,
     pub(super) config: ClientConfig,
     pub(super) rng: ChaCha20Rng,
-    pub(super) chunks: IdbChunkStore,
+    pub(super) chunks: DeviceChunks,
     pub(super) kv: Kv,
     /// Documents created here and not yet registered with the server: id → kind code.
     pub(super) unregistered: BTreeMap<DocumentId, String>,
@@ -289,7 +289,7 @@ pub(super) fn started() -> bool {
 }
 
 /// Loads every stored document into a new client and connects.
-pub(super) async fn start(chunks: IdbChunkStore, kv: Kv) {
+pub(super) async fn start(chunks: DeviceChunks, kv: Kv) {
     let stored = chunks
         .load_range(&ChunkKey::empty())
         .await

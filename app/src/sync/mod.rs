@@ -5,19 +5,25 @@
 //! - [`writes`]: the durable write queue to IndexedDB (strict durability, in effect order,
 //!   failed writes retried and shown, never dropped).
 //! - [`connection`]: ticket → registrations → WebSocket → manifest (with a cursor) → confirm.
-//! - [`account`]: login and the stored session that lets the app start offline; [`logout`]
-//!   (refused while a change exists only here).
+//! - [`account`]: login (with the second factor) and the stored session that lets the app
+//!   start offline; [`logout`] (refused while a change exists only here).
+//! - [`lock`]: the PIN, the sealed store and the lock of visitor and office devices.
 //! - [`training`]: reading and changing training sessions.
+//! - [`visits`]: reading and changing visit cases.
+//! - [`wipe`]: a lost device's wipe after its last upload.
 //! - [`Signals`]: what the UI reads.
 
 mod account;
 mod connection;
 mod driver;
+pub mod lock;
 mod logout;
 pub mod net;
 pub mod rng;
 pub mod status;
 mod training;
+pub mod visits;
+mod wipe;
 mod writes;
 
 use std::cell::RefCell;
@@ -28,7 +34,9 @@ use nimo_shared::sync::{DocStatus, DocumentId, SyncStatus};
 
 use crate::store::Kv;
 
-pub use account::{SessionInfo, boot, login};
+pub use account::{
+    Enrolment, LoginStep, SessionInfo, boot, enrol_second_factor, finish_second_factor, login,
+};
 pub use logout::logout;
 pub use training::{
     Mark, add_attendee, add_walk_in, check_in, create_session, import_roster, resolve_conflict,

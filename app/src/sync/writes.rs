@@ -26,6 +26,8 @@ pub(super) enum Write {
     Value { key: String, json: String },
     /// A small value to remove.
     Remove { key: String },
+    /// Every stored chunk of a document the server erased.
+    DropDocument(nimo_shared::sync::DocumentId),
 }
 
 #[derive(Default)]
@@ -113,5 +115,19 @@ async fn perform(write: &Write) -> Result<(), String> {
             .map_err(|e| e.to_string()),
         Write::Value { key, json } => kv.put_json(key, json).await.map_err(|e| e.to_string()),
         Write::Remove { key } => kv.delete(key).await.map_err(|e| e.to_string()),
+        Write::DropDocument(doc_id) => {
+            let prefix =
+                ChunkKey::from_parts(vec![doc_id.to_string()]).map_err(|e| e.to_string())?;
+            let keys = chunks
+                .load_range(&prefix)
+                .await
+                .map_err(|e| e.to_string())?
+                .into_keys()
+                .collect();
+            chunks
+                .put_and_delete(Vec::new(), keys)
+                .await
+                .map_err(|e| e.to_string())
+        }
     }
 }

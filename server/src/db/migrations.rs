@@ -35,6 +35,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(4, "004_projection.sql"),
     migration!(5, "005_office.sql"),
     migration!(6, "006_security.sql"),
+    migration!(7, "007_device_wipe.sql"),
 ];
 
 /// Applies every migration newer than the database's version.

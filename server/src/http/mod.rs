@@ -88,6 +88,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/office/duplicates", get(office::duplicates::list))
         .route("/office/duplicates/merge", post(office::duplicates::merge))
+        .route("/visitors", get(crate::visits::colleagues))
+        .route("/docs/{id}/erase", post(crate::visits::erasure::erase))
+        .route(
+            "/admin/devices/{id}/wipe",
+            post(crate::visits::wipe::request_wipe),
+        )
+        .route("/device", get(crate::visits::wipe::status))
+        .route("/device/wiped", post(crate::visits::wipe::wiped))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES));
     Router::new()
         .route("/healthz", get(health::healthz))

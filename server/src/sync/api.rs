@@ -15,6 +15,7 @@ use crate::{
     AppState,
     access::{Access, DocKind, decide, may_create},
     accounts::{Role, User, now_ms},
+    audit::{self, Action, AuditEvent},
     http::{AppError, auth::Authenticated},
     registry::{self, DocEntry},
 };
@@ -150,6 +151,10 @@ pub struct Manifest {
     cursor: i64,
     /// Changed documents with their stored heads.
     documents: Vec<DocEntry>,
+    /// Visit cases erased since `since` that this user could see: devices drop them.
+    erased: Vec<String>,
+    /// An admin asked to wipe this device: it wipes once everything it holds is stored.
+    wipe: bool,
 }
 
 /// Lists what changed for this user since `since`, with heads, so a device syncs only those.
@@ -159,23 +164,52 @@ pub async fn manifest(
     Query(query): Query<ManifestQuery>,
 ) -> Result<Json<Manifest>, AppError> {
     let user = auth.session.user;
+    let device = auth.session.device_id;
     let since = query.since;
     let documents = state
         .db
-        .call(move |conn| -> Result<Vec<DocEntry>, AppError> {
-            Ok(registry::changed_since(conn, &user.id, since)?
+        .call(move |conn| -> Result<_, AppError> {
+            let listed: Vec<_> = registry::changed_since(conn, &user.id, since)?
                 .into_iter()
                 .filter(|(_, facts)| decide(&user, Some(facts)) != Access::None)
-                .map(|(entry, _)| entry)
-                .collect())
+                .collect();
+            // Listing a visit case tells the device it exists and its heads: audited per case.
+            for (entry, facts) in &listed {
+                if facts.kind == DocKind::VisitCase {
+                    let event = AuditEvent::new(Action::DocumentRead)
+                        .user(&user.id)
+                        .device(&device)
+                        .document(&entry.id)
+                        .detail("manifest");
+                    audit::append(conn, &event).map_err(|error| {
+                        tracing::error!(%error, "cannot write the audit log");
+                        AppError::Internal
+                    })?;
+                }
+            }
+            let erased = crate::visits::erasure::erased_since(conn, &user, since)?;
+            let wipe = crate::visits::wipe::wipe_requested(conn, &device)?;
+            Ok((
+                listed.into_iter().map(|(entry, _)| entry).collect(),
+                erased,
+                wipe,
+            ))
         })
         .await?;
+    let (documents, erased, wipe): (Vec<DocEntry>, Vec<(String, i64)>, bool) = documents;
     let cursor = documents
         .iter()
         .map(|d| d.updated_at)
+        .chain(erased.iter().map(|(_, at)| *at))
         .max()
         .unwrap_or(since);
-    Ok(Json(Manifest { cursor, documents }))
+    let erased = erased.into_iter().map(|(id, _)| id).collect();
+    Ok(Json(Manifest {
+        cursor,
+        documents,
+        erased,
+        wipe,
+    }))
 }
 
 /// `POST /api/sync/confirm` body.

@@ -18,8 +18,9 @@ use tokio::sync::broadcast;
 use super::tickets::Tickets;
 use crate::{
     Db,
-    access::{Access, decide},
+    access::{Access, DocKind, decide},
     accounts::{AccountsError, User},
+    audit::{self, Action, AuditEvent},
     registry,
 };
 
@@ -68,12 +69,16 @@ impl RegistryPolicy {
         }
     }
 
-    /// What `peer_id` may do with `doc_id` now.
-    pub async fn access(&self, doc_id: &str, peer_id: &str) -> Access {
+    /// What `peer_id` may do with `doc_id` now. With `audit_visit` (a connection's first
+    /// decision about a document), a visit case's decision is written to the audit log: one row
+    /// per connection and visit case, with user, device, document and the access given, never
+    /// content. A failed audit write denies (failing closed).
+    pub async fn access(&self, doc_id: &str, peer_id: &str, audit_visit: bool) -> Access {
         let Some(owner) = self.tickets.owner(peer_id) else {
             return Access::None;
         };
         let doc_id = doc_id.to_owned();
+        let peer = peer_id.to_owned();
         let max_bytes = self.max_document_bytes;
         let decision = self
             .db
@@ -82,7 +87,24 @@ impl RegistryPolicy {
                     return Ok(Access::None);
                 };
                 let facts = registry::facts(conn, &doc_id, &user.id, max_bytes)?;
-                Ok(decide(&user, facts.as_ref()))
+                let access = decide(&user, facts.as_ref());
+                if audit_visit && facts.as_ref().is_some_and(|f| f.kind == DocKind::VisitCase) {
+                    let given = match access {
+                        Access::ReadWrite => "read-write",
+                        Access::ReadOnly => "read-only",
+                        Access::None => "denied",
+                    };
+                    let event = AuditEvent::new(Action::DocumentRead)
+                        .user(&user.id)
+                        .device(&owner.device_id)
+                        .document(&doc_id)
+                        .detail(format!("sync {given}; peer {peer}"));
+                    if let Err(error) = audit::append(conn, &event) {
+                        tracing::error!(%error, "cannot audit a visit case's sync; denying");
+                        return Ok(Access::None);
+                    }
+                }
+                Ok(access)
             })
             .await;
         decision.unwrap_or_else(|error| {
@@ -131,7 +153,7 @@ impl samod::SharePolicy for RegistryPolicy {
                             }
                         }
                     }
-                    let access = policy.access(&doc, &peer).await;
+                    let access = policy.access(&doc, &peer, first).await;
                     tracing::debug!(%doc, %peer, ?access, "share decision");
                     Some((share_config(access), (policy, updates, false)))
                 }

@@ -333,6 +333,12 @@ impl SyncClient {
             .map(LocalDoc::status)
     }
 
+    /// Forgets a document the server erased (a visit case past its retention): its content and
+    /// sync state leave memory; the caller removes its stored chunks. False if it was not here.
+    pub fn forget(&mut self, doc_id: &DocumentId) -> bool {
+        self.docs.remove(doc_id).is_some()
+    }
+
     /// Whether the server said it does not have this document.
     pub fn is_unavailable(&self, doc_id: &DocumentId) -> bool {
         self.docs.get(doc_id).is_some_and(|local| local.unavailable)

@@ -7,9 +7,10 @@ import { spawn } from "node:child_process";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { artifacts, launchBrowser, removeDir, startServer, tempDir } from "./lib/harness.mjs";
+import { currentStep, totpAt } from "./lib/totp.mjs";
 
 const TRAINER = { login: "loader", password: "fixture-loader-passphrase" };
-const OFFICE = { login: "office1", password: "office-staff-passphrase" };
+const OFFICE = { login: "office1", password: "office-staff-passphrase", pin: "615243" };
 
 let server;
 let browser;
@@ -54,12 +55,23 @@ after(async () => {
 
 test("the office dashboard shows the R6 supporter table and its charts", async () => {
   const page = await browser.context.newPage();
+  // Office staff log in with a second factor, enrolled on the page at the first login, and
+  // set the device PIN that seals what the office's device keeps.
   await page.goto(`${server.url}/login`);
-  await page.fill("input[name=login]", OFFICE.login);
-  await page.fill("input[name=password]", OFFICE.password);
-  await page.click("button[type=submit]");
-  await page.waitForURL(/\/trainer$/);
-  await page.goto(`${server.url}/office`);
+  await page.getByLabel("ログイン名").fill(OFFICE.login, { timeout: 20_000 });
+  await page.getByLabel("パスワード").fill(OFFICE.password);
+  await page.getByRole("button", { name: "ログイン" }).click();
+  await page.getByRole("heading", { name: "二段階認証" }).waitFor();
+  const secret = (await page.locator(".mfa-secret").textContent()).trim();
+  await page.getByLabel("確認コード").fill(totpAt(secret, currentStep()));
+  await page.getByRole("button", { name: "確認" }).click();
+  await page.getByRole("heading", { name: "回復コード" }).waitFor();
+  await page.getByRole("button", { name: "保管しました" }).click();
+  await page.getByRole("heading", { name: "この端末のPINを設定" }).waitFor();
+  await page.getByLabel("PIN", { exact: true }).fill(OFFICE.pin);
+  await page.getByLabel("PIN（確認）").fill(OFFICE.pin);
+  await page.getByRole("button", { name: "設定する" }).click();
+  await page.waitForURL(/\/office$/, { timeout: 30_000 });
   await page.waitForSelector(".office-dashboard[data-ready]");
   await page.selectOption("select[name=year]", "R6");
   await page.waitForFunction(() =>
@@ -98,7 +110,11 @@ test("the office dashboard shows the R6 supporter table and its charts", async (
 test("the reconciliation page lists who synced and the queues", async () => {
   const page = await browser.context.newPage();
   await page.goto(`${server.url}/office/reconcile`);
-  await page.waitForSelector(".office-reconcile[data-ready]");
+  // A new page of a sealing device starts locked: the PIN opens it.
+  await page.getByRole("heading", { name: "ロック中" }).waitFor({ timeout: 20_000 });
+  await page.getByLabel("PIN", { exact: true }).fill(OFFICE.pin);
+  await page.getByRole("button", { name: "解除" }).click();
+  await page.waitForSelector(".office-reconcile[data-ready]", { timeout: 30_000 });
   const loader = page.locator("table.report tbody tr", { hasText: `${TRAINER.login} さん` });
   const cells = await loader.locator("td").allTextContents();
   assert.equal(cells[2], "精神保健福祉センター");

@@ -59,6 +59,7 @@ fn home() -> Route {
         (Route::Session(id), _) => Route::Session(id),
         (Route::VisitCase(id), "visitor") => Route::VisitCase(id),
         (_, "visitor") => Route::Visitor,
+        (_, "office" | "admin") => Route::Office,
         _ => Route::Trainer,
     }
 }

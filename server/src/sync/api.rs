@@ -92,7 +92,6 @@ pub async fn register(
         ));
     }
     let id = request.id;
-    let registered_id = id.clone();
     let max_bytes = state.config.max_document_bytes;
     let created = state
         .db
@@ -123,7 +122,7 @@ pub async fn register(
         })
         .await?;
     if created == StatusCode::CREATED {
-        state.sync.document_access_changed(&registered_id);
+        state.sync.access_changed();
     }
     Ok(created)
 }
@@ -250,7 +249,6 @@ pub async fn set_members(
         return Err(AppError::Forbidden);
     }
     let members = request.members;
-    let assigned_id = id.clone();
     state
         .db
         .call(move |conn| -> Result<(), AppError> {
@@ -280,6 +278,6 @@ pub async fn set_members(
             Ok(())
         })
         .await?;
-    state.sync.document_access_changed(&assigned_id);
+    state.sync.access_changed();
     Ok(StatusCode::NO_CONTENT)
 }

@@ -52,9 +52,10 @@ impl AppState {
     pub async fn open(config: Config) -> Result<Self, StartError> {
         let db = Db::open_in(&config.data_dir)?;
         let store = storage::SqliteChunkStore::open(db.path())?;
-        // Access decisions are taken again on every message here: registrations, assignments,
-        // and a document growing past the size limit.
-        let (access_changed, _) = tokio::sync::broadcast::channel(64);
+        // Access decisions about a document are taken again on every message here that concerns
+        // it: its registration, its assignment, its growing past the size limit. Every open
+        // stream sees every message, so the buffer is wide: a stream that lags re-decides.
+        let (access_changed, _) = tokio::sync::broadcast::channel(1024);
         store.notify_writes_to(projection::spawn(
             db.clone(),
             store.clone(),

@@ -17,6 +17,7 @@ use crate::{
     accounts::now_ms,
     registry,
     storage::{SqliteChunkStore, SqliteStoreError},
+    sync::policy::AccessChange,
 };
 
 /// Why a document could not be projected.
@@ -42,7 +43,7 @@ impl From<rusqlite::Error> for ProjectionError {
 pub fn spawn(
     db: Db,
     store: SqliteChunkStore,
-    access_changed: broadcast::Sender<()>,
+    access_changed: broadcast::Sender<AccessChange>,
     max_document_bytes: u64,
 ) -> mpsc::UnboundedSender<String> {
     let (sender, mut receiver) = mpsc::unbounded_channel::<String>();
@@ -52,7 +53,6 @@ pub fn spawn(
             while let Ok(more) = receiver.try_recv() {
                 batch.insert(more);
             }
-            let mut oversized = false;
             for doc_id in batch {
                 if let Err(error) = project_one(&db, &store, &doc_id).await {
                     tracing::error!(doc = %doc_id, %error, "projection failed; the document is stored, its report rows are stale until it changes or is rebuilt");
@@ -66,16 +66,13 @@ pub fn spawn(
                 {
                     Ok(bytes) if bytes > max_document_bytes => {
                         tracing::warn!(doc = %doc_id, bytes, limit = max_document_bytes, "document passed its size limit; it accepts no more changes");
-                        oversized = true;
+                        let _ = access_changed.send(AccessChange::Document(doc_id.as_str().into()));
                     }
                     Ok(_) => {}
                     Err(error) => {
                         tracing::error!(doc = %doc_id, %error, "cannot measure a document")
                     }
                 }
-            }
-            if oversized {
-                let _ = access_changed.send(());
             }
         }
     });

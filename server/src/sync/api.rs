@@ -92,6 +92,7 @@ pub async fn register(
         ));
     }
     let id = request.id;
+    let registered_id = id.clone();
     let max_bytes = state.config.max_document_bytes;
     let created = state
         .db
@@ -122,7 +123,7 @@ pub async fn register(
         })
         .await?;
     if created == StatusCode::CREATED {
-        state.sync.access_changed();
+        state.sync.document_access_changed(&registered_id);
     }
     Ok(created)
 }
@@ -249,6 +250,7 @@ pub async fn set_members(
         return Err(AppError::Forbidden);
     }
     let members = request.members;
+    let assigned_id = id.clone();
     state
         .db
         .call(move |conn| -> Result<(), AppError> {
@@ -278,6 +280,6 @@ pub async fn set_members(
             Ok(())
         })
         .await?;
-    state.sync.access_changed();
+    state.sync.document_access_changed(&assigned_id);
     Ok(StatusCode::NO_CONTENT)
 }

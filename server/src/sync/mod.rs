@@ -14,7 +14,7 @@ use samod::{AcceptorHandle, PeerId, Repo};
 use tokio::sync::broadcast;
 
 use crate::{Db, http::AppError, storage::SqliteChunkStore};
-use policy::RegistryPolicy;
+use policy::{AccessChange, RegistryPolicy};
 use tickets::Tickets;
 
 /// The running sync machinery, shared by every handler.
@@ -28,7 +28,7 @@ pub struct SyncHub {
     pub tickets: Tickets,
     /// The durable chunk store samod writes to.
     pub store: SqliteChunkStore,
-    changed: broadcast::Sender<()>,
+    changed: broadcast::Sender<AccessChange>,
 }
 
 impl std::fmt::Debug for SyncHub {
@@ -53,7 +53,7 @@ impl SyncHub {
     pub async fn start(
         db: Db,
         store: SqliteChunkStore,
-        changed: broadcast::Sender<()>,
+        changed: broadcast::Sender<AccessChange>,
         max_document_bytes: u64,
     ) -> Result<Self, SyncStartError> {
         let tickets = Tickets::default();
@@ -80,7 +80,12 @@ impl SyncHub {
     /// Tells every open share-policy stream that access may have changed.
     pub fn access_changed(&self) {
         // No receivers just means no connection asked about any document yet.
-        let _ = self.changed.send(());
+        let _ = self.changed.send(AccessChange::Everything);
+    }
+
+    /// Tells the open share-policy streams of `doc_id` (only) that its access may have changed.
+    pub fn document_access_changed(&self, doc_id: &str) {
+        let _ = self.changed.send(AccessChange::Document(doc_id.into()));
     }
 
     /// Whether every head in `heads` (hex change hashes) is durably stored for `doc_id`, read

@@ -4,6 +4,12 @@
 //! The answer is a stream: the current decision first, then a fresh one each time access may
 //! have changed (a document registered, a member assigned, a user disabled), so a change applies
 //! to connections that are already open. samod ignores identical consecutive decisions.
+//!
+//! A change names the document it concerns when it concerns one: registering document X must
+//! not make every open (document, peer) stream query the database again, or a device pushing
+//! N new documents costs N² lookups (found by `cargo xtask bench`: W3's 10,000-document seeding).
+
+use std::sync::Arc;
 
 use futures::Stream;
 use samod::{DocumentId, PeerId, ShareConfig};
@@ -17,12 +23,31 @@ use crate::{
     registry,
 };
 
+/// What may have changed whose access: one document's, or anyone's to anything.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AccessChange {
+    /// Every decision may have changed (a user disabled, a role changed).
+    Everything,
+    /// Only decisions about this document may have changed (registered, assigned, oversized).
+    Document(Arc<str>),
+}
+
+impl AccessChange {
+    /// Whether a decision about `doc_id` must be taken again.
+    pub fn concerns(&self, doc_id: &str) -> bool {
+        match self {
+            Self::Everything => true,
+            Self::Document(id) => &**id == doc_id,
+        }
+    }
+}
+
 /// The registry-backed share policy.
 #[derive(Clone, Debug)]
 pub struct RegistryPolicy {
     db: Db,
     tickets: Tickets,
-    changed: broadcast::Sender<()>,
+    changed: broadcast::Sender<AccessChange>,
     max_document_bytes: u64,
 }
 
@@ -32,7 +57,7 @@ impl RegistryPolicy {
     pub fn new(
         db: Db,
         tickets: Tickets,
-        changed: broadcast::Sender<()>,
+        changed: broadcast::Sender<AccessChange>,
         max_document_bytes: u64,
     ) -> Self {
         Self {
@@ -96,9 +121,14 @@ impl samod::SharePolicy for RegistryPolicy {
                 let peer = peer.clone();
                 async move {
                     if !first {
-                        match updates.recv().await {
-                            Ok(()) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                            Err(broadcast::error::RecvError::Closed) => return None,
+                        loop {
+                            match updates.recv().await {
+                                Ok(change) if change.concerns(&doc) => break,
+                                Ok(_) => {}
+                                // Missed changes may have concerned this document.
+                                Err(broadcast::error::RecvError::Lagged(_)) => break,
+                                Err(broadcast::error::RecvError::Closed) => return None,
+                            }
                         }
                     }
                     let access = policy.access(&doc, &peer).await;
@@ -107,5 +137,18 @@ impl samod::SharePolicy for RegistryPolicy {
                 }
             },
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_document_change_concerns_only_that_document() {
+        let change = AccessChange::Document("docA".into());
+        assert!(change.concerns("docA"));
+        assert!(!change.concerns("docB"));
+        assert!(AccessChange::Everything.concerns("docB"));
     }
 }

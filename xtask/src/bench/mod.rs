@@ -126,7 +126,7 @@ const QUICK: Sizes = Sizes {
     w2_devices: 4,
     w2_docs: 5,
     w2_edits: 2,
-    w3_docs: 300,
+    w3_docs: 100,
     w3_deadline: 20,
     w3_reference_deadline: 10,
     runs: 1,

@@ -3,7 +3,9 @@
 // start a visit; then the server process is stopped and both write into the same visit's notes
 // on their own phones. Once the server is back, both phones show both texts. Their IndexedDB
 // holds neither the note text nor the patient code (sealed chunks), the lock asks for the PIN,
-// and a trainer on the same server never receives a byte of the case.
+// and a trainer on the same server never receives a byte of the case. Last, Bob's phone is
+// "lost" with a note written offline: after an admin asks for a wipe, the phone's next contact
+// uploads the note (Alice reads it), then empties its database and is revoked.
 import assert from "node:assert/strict";
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
@@ -165,7 +167,7 @@ async function profileFiles(dir) {
 const needles = (text) => [Buffer.from(text, "utf8"), Buffer.from(text, "utf16le")];
 const contains = (haystack, text) => needles(text).some((n) => haystack.includes(n));
 
-test("two visitors co-write one visit offline; the trainer never receives it; nothing readable at rest", async () => {
+test("two visitors co-write one visit offline; the trainer never receives it; nothing readable at rest; a lost phone uploads, then wipes", async () => {
   const alice = await phone();
   await visitorLogsIn(alice.page, ALICE);
 
@@ -313,6 +315,11 @@ test("two visitors co-write one visit offline; the trainer never receives it; no
   await found.page.getByLabel("PIN", { exact: true }).fill(BOB.pin);
   await found.page.getByRole("button", { name: "解除" }).click();
   await found.page.waitForURL(/\/login$/, { timeout: 60_000 });
+  // Alice's phone has been backing off through two server stops; reopening it reconnects now.
+  await alice.page.reload();
+  await alice.page.getByRole("heading", { name: "ロック中" }).waitFor({ timeout: 30_000 });
+  await alice.page.getByLabel("PIN", { exact: true }).fill(ALICE.pin);
+  await alice.page.getByRole("button", { name: "解除" }).click();
   await alice.page.waitForFunction(
     (extra) => (document.querySelector("textarea.visit-notes")?.value ?? "").includes(extra),
     EXTRA,

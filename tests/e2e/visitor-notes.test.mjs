@@ -3,7 +3,9 @@
 // start a visit; then the server process is stopped and both write into the same visit's notes
 // on their own phones. Once the server is back, both phones show both texts. Their IndexedDB
 // holds neither the note text nor the patient code (sealed chunks), the lock asks for the PIN,
-// and a trainer on the same server never receives a byte of the case.
+// and a trainer on the same server never receives a byte of the case. Last, Bob's phone is
+// "lost" with a note written offline: after an admin asks for a wipe, the phone's next contact
+// uploads the note (Alice reads it), then empties its database and is revoked.
 import assert from "node:assert/strict";
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
@@ -21,6 +23,7 @@ import { currentStep, totpAt } from "./lib/totp.mjs";
 
 const ALICE = { login: "houmon1", name: "訪問 一子", role: "visitor", team: "県", password: "a-long-visitor-passphrase-1", pin: "482913" };
 const BOB = { login: "houmon2", name: "訪問 二郎", role: "visitor", team: "県", password: "a-long-visitor-passphrase-2", pin: "730164" };
+const ADMIN = { login: "kanri1", name: "管理 四郎", role: "admin", team: "県", password: "a-long-admin-passphrase-4" };
 const TRAINER = { login: "kouza1", name: "講座 三子", role: "trainer", team: "女川", password: "a-long-trainer-passphrase-3" };
 const PATIENT_CODE = "MY-2026-0419";
 const ALICE_NOTE = "一子の記録：退院後は自宅に戻りたいと話された";
@@ -34,7 +37,7 @@ const browsers = [];
 before(async () => {
   dataDir = await tempDir("visitor-data");
   dirs.push(dataDir);
-  for (const user of [ALICE, BOB, TRAINER]) await addUser(dataDir, user);
+  for (const user of [ALICE, BOB, TRAINER, ADMIN]) await addUser(dataDir, user);
   server = await startServer({ dataDir });
 });
 
@@ -44,9 +47,9 @@ after(async () => {
   await Promise.all(dirs.map(removeDir));
 });
 
-async function phone() {
-  const profileDir = await tempDir("visitor-profile");
-  dirs.push(profileDir);
+async function phone(existingProfile) {
+  const profileDir = existingProfile ?? (await tempDir("visitor-profile"));
+  if (!existingProfile) dirs.push(profileDir);
   const browser = await launchBrowser({ profileDir, viewport: { width: 360, height: 740 } });
   browsers.push(browser);
   const page = browser.context.pages()[0] ?? (await browser.context.newPage());
@@ -73,6 +76,47 @@ async function visitorLogsIn(page, user) {
   await page.getByLabel("PIN（確認）").fill(user.pin);
   await page.getByRole("button", { name: "設定する" }).click();
   await page.getByRole("heading", { name: "担当の事例" }).waitFor({ timeout: 30_000 });
+}
+
+/** An admin's bearer token: password, then the second factor enrolled over the API. */
+async function adminToken() {
+  const post = async (path, body) => {
+    const response = await fetch(`${server.url}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    return response.json();
+  };
+  const { challenge } = await post("/api/login", { login: ADMIN.login, password: ADMIN.password, client: "api" });
+  const { secret } = await post("/api/login/mfa/enrol", { challenge });
+  const session = await post("/api/login/mfa", { challenge, code: totpAt(secret, currentStep()) });
+  assert.ok(session.token, JSON.stringify(session));
+  return session.token;
+}
+
+async function adminCall(token, method, path) {
+  const response = await fetch(`${server.url}${path}`, { method, headers: { authorization: `Bearer ${token}` } });
+  assert.ok(response.ok, `${method} ${path}: ${response.status}`);
+  return response.status === 204 ? null : response.json();
+}
+
+/** How many chunks the app's IndexedDB holds. */
+async function chunkCount(page) {
+  return page.evaluate(async () => {
+    const db = await new Promise((resolve, reject) => {
+      const request = indexedDB.open("nimo");
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => reject(request.error);
+    });
+    const count = await new Promise((resolve, reject) => {
+      const request = db.transaction("chunks", "readonly").objectStore("chunks").count();
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => reject(request.error);
+    });
+    db.close();
+    return count;
+  });
 }
 
 /** Every key and value of the app's IndexedDB, as bytes, read from the page. */
@@ -123,7 +167,7 @@ async function profileFiles(dir) {
 const needles = (text) => [Buffer.from(text, "utf8"), Buffer.from(text, "utf16le")];
 const contains = (haystack, text) => needles(text).some((n) => haystack.includes(n));
 
-test("two visitors co-write one visit offline; the trainer never receives it; nothing readable at rest", async () => {
+test("two visitors co-write one visit offline; the trainer never receives it; nothing readable at rest; a lost phone uploads, then wipes", async () => {
   const alice = await phone();
   await visitorLogsIn(alice.page, ALICE);
 
@@ -242,4 +286,48 @@ test("two visitors co-write one visit offline; the trainer never receives it; no
   const trainerDb = await rawIndexedDb(trainer.page);
   assert.ok(!trainerDb.includes(Buffer.from(caseId)));
   assert.ok(!contains(trainerDb, PATIENT_CODE));
+
+  // Bob's phone is lost with a note written offline and never sent. The admin asks for a wipe;
+  // at its next contact the phone first uploads the note (Alice receives it), then wipes itself.
+  const EXTRA = "二郎の追記：外出許可が出る見込み";
+  await server.stop();
+  const notes = bob.page.locator("textarea.visit-notes");
+  const stored = await chunkCount(bob.page);
+  await notes.fill(`${await notes.inputValue()}\n${EXTRA}`);
+  // Closed only once the note is on the phone's disk (a new sealed chunk).
+  for (let i = 0; i < 100 && (await chunkCount(bob.page)) <= stored; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok((await chunkCount(bob.page)) > stored, "the offline note is stored on the phone");
+  await bob.browser.close();
+  server = await startServer({ dataDir, listen });
+  const token = await adminToken();
+  const users = await adminCall(token, "GET", "/api/admin/users");
+  const bobId = users.find((u) => u.login === BOB.login).id;
+  const devices = await adminCall(token, "GET", `/api/admin/users/${bobId}/devices`);
+  const live = devices.filter((d) => d.revoked_at === null);
+  assert.equal(live.length, 1, JSON.stringify(devices));
+  await adminCall(token, "POST", `/api/admin/devices/${live[0].id}/wipe`);
+
+  const found = await phone(bob.profileDir);
+  await found.page.goto(`${server.url}/visitor`);
+  await found.page.getByRole("heading", { name: "ロック中" }).waitFor({ timeout: 30_000 });
+  await found.page.getByLabel("PIN", { exact: true }).fill(BOB.pin);
+  await found.page.getByRole("button", { name: "解除" }).click();
+  await found.page.waitForURL(/\/login$/, { timeout: 60_000 });
+  // Alice's phone has been backing off through two server stops; reopening it reconnects now.
+  await alice.page.reload();
+  await alice.page.getByRole("heading", { name: "ロック中" }).waitFor({ timeout: 30_000 });
+  await alice.page.getByLabel("PIN", { exact: true }).fill(ALICE.pin);
+  await alice.page.getByRole("button", { name: "解除" }).click();
+  await alice.page.waitForFunction(
+    (extra) => (document.querySelector("textarea.visit-notes")?.value ?? "").includes(extra),
+    EXTRA,
+    { timeout: 60_000 },
+  );
+  const wiped = await rawIndexedDb(found.page);
+  assert.equal(wiped.length, 0, "the wiped phone's database is empty (documents, session, key)");
+  await found.page.getByLabel("ログイン名").waitFor();
+  const after = await adminCall(token, "GET", `/api/admin/users/${bobId}/devices`);
+  assert.ok(after.find((d) => d.id === live[0].id).revoked_at !== null, "the wiped device is revoked");
 });

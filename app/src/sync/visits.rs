@@ -175,32 +175,13 @@ pub fn set_topic(
     })
 }
 
-/// The smallest splice turning `old` into `new`, in characters: (position, deleted, inserted).
-/// Writing only the difference lets two visitors' concurrent typing merge character by
-/// character instead of one replacing the other.
-pub fn text_splice(old: &str, new: &str) -> Option<(usize, usize, String)> {
-    let old: Vec<char> = old.chars().collect();
-    let new: Vec<char> = new.chars().collect();
-    let prefix = old.iter().zip(&new).take_while(|(a, b)| a == b).count();
-    let max_suffix = old.len().min(new.len()) - prefix;
-    let suffix = old
-        .iter()
-        .rev()
-        .zip(new.iter().rev())
-        .take(max_suffix)
-        .take_while(|(a, b)| a == b)
-        .count();
-    let deleted = old.len() - prefix - suffix;
-    let inserted: String = new[prefix..new.len() - suffix].iter().collect();
-    (deleted > 0 || !inserted.is_empty()).then_some((prefix, deleted, inserted))
-}
-
 /// Writes the notes as the person left them: only the changed span is spliced in.
 pub fn update_notes(doc_id: DocumentId, visit: VisitId, new_text: &str) -> Result<(), String> {
     let current = visit_case(doc_id)
         .and_then(|case| case.visits.get(&visit).map(|v| v.notes.as_str().to_owned()))
         .ok_or_else(|| "訪問が見つかりません。".to_owned())?;
-    let Some((position, deleted, inserted)) = text_splice(&current, new_text) else {
+    let Some((position, deleted, inserted)) = visit_changes::notes_splice(&current, new_text)
+    else {
         return Ok(());
     };
     change_case(doc_id, |document, at| {
@@ -218,21 +199,4 @@ pub fn edit_visit(
     change_case(doc_id, |document, at| {
         visit_changes::edit_visit(document, visit, at, edit).map_err(|e| e.message_ja())
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::text_splice;
-
-    #[test]
-    fn a_splice_covers_only_the_changed_characters() {
-        assert_eq!(text_splice("abc", "abc"), None);
-        assert_eq!(text_splice("", "面会"), Some((0, 0, "面会".to_owned())));
-        assert_eq!(
-            text_splice("面会した", "面会を希望した"),
-            Some((2, 0, "を希望".to_owned()))
-        );
-        assert_eq!(text_splice("aXa", "aa"), Some((1, 1, String::new())));
-        assert_eq!(text_splice("aaa", "aa"), Some((2, 1, String::new())));
-    }
 }

@@ -15,7 +15,11 @@ use crate::store::{self, idb};
 thread_local! {
     static REQUESTED: Cell<bool> = const { Cell::new(false) };
     static WIPING: Cell<bool> = const { Cell::new(false) };
+    static RETRY_SET: Cell<bool> = const { Cell::new(false) };
 }
+
+/// How often a requested wipe looks again whether everything is stored.
+const RETRY_MS: u64 = 1_000;
 
 /// The server asked for the wipe.
 pub(super) fn requested() {
@@ -23,7 +27,7 @@ pub(super) fn requested() {
     try_now();
 }
 
-/// Wipes if it was asked for and nothing would be lost; otherwise waits for the next confirm.
+/// Wipes if it was asked for and nothing would be lost; otherwise looks again shortly.
 pub(super) fn try_now() {
     if !REQUESTED.with(Cell::get) || WIPING.with(Cell::get) {
         return;
@@ -34,6 +38,13 @@ pub(super) fn try_now() {
     .unwrap_or(false)
         && signals().pending_writes.get_untracked() == 0;
     if !safe {
+        // The last confirmation's own bookkeeping write may still be queued: look again soon.
+        if !RETRY_SET.with(|r| r.replace(true)) {
+            let _ = driver::set_timeout(RETRY_MS, || {
+                RETRY_SET.with(|r| r.set(false));
+                try_now();
+            });
+        }
         return;
     }
     WIPING.with(|w| w.set(true));

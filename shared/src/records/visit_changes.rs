@@ -60,6 +60,26 @@ pub fn splice_visit_notes(
     })
 }
 
+/// The smallest splice turning `old` into `new`, in characters: (position, deleted, inserted).
+/// Writing only the difference lets two visitors' concurrent typing merge character by
+/// character instead of one replacing the other.
+pub fn notes_splice(old: &str, new: &str) -> Option<(usize, usize, String)> {
+    let old: Vec<char> = old.chars().collect();
+    let new: Vec<char> = new.chars().collect();
+    let prefix = old.iter().zip(&new).take_while(|(a, b)| a == b).count();
+    let max_suffix = old.len().min(new.len()) - prefix;
+    let suffix = old
+        .iter()
+        .rev()
+        .zip(new.iter().rev())
+        .take(max_suffix)
+        .take_while(|(a, b)| a == b)
+        .count();
+    let deleted = old.len() - prefix - suffix;
+    let inserted: String = new[prefix..new.len() - suffix].iter().collect();
+    (deleted > 0 || !inserted.is_empty()).then_some((prefix, deleted, inserted))
+}
+
 /// Appends text to the end of a visit's notes.
 pub fn append_visit_notes(
     doc: &mut Automerge,
@@ -236,6 +256,19 @@ fn encoded_offset(text: &str, chars: usize, encoding: TextEncoding) -> usize {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_notes_splice_covers_only_the_changed_characters() {
+        use super::notes_splice;
+        assert_eq!(notes_splice("abc", "abc"), None);
+        assert_eq!(notes_splice("", "面会"), Some((0, 0, "面会".to_owned())));
+        assert_eq!(
+            notes_splice("面会した", "面会を希望した"),
+            Some((2, 0, "を希望".to_owned()))
+        );
+        assert_eq!(notes_splice("aXa", "aa"), Some((1, 1, String::new())));
+        assert_eq!(notes_splice("aaa", "aa"), Some((2, 1, String::new())));
+    }
+
     use super::*;
 
     #[test]

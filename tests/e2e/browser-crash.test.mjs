@@ -148,8 +148,11 @@ test(`a check-in saved on the device survives SIGKILL of the browser (${RUNS} ru
       await page.getByRole("button", { name: "追加する" }).click();
       await page.getByRole("button", { name: `${name} を受付` }).click();
       await page.getByText(/受付済み$/).nth(run).waitFor({ timeout: 10_000 });
+      // The page shows a change at once; it is saved when its IndexedDB transaction commits,
+      // which the status line tells (no write pending).
+      await page.locator('.sync-status[data-pending-writes="0"]').waitFor({ timeout: 10_000 });
     } finally {
-      // The moment the page shows it: the power goes.
+      // The moment the device has saved it: the power goes.
       await browser.kill();
     }
 

@@ -88,7 +88,9 @@ fn SyncStatusLine() -> impl IntoView {
         signals.session.with(Option::is_some).then(|| {
             let label = status::global_label(signals.status.get(), signals.unsent());
             view! {
-                <p class="sync-status" role="status">{label}</p>
+                <p class="sync-status" role="status" data-pending-writes=move || signals.pending_writes.get()>
+                    {label}
+                </p>
                 <button type="button" class="logout" on:click=logout>"ログアウト"</button>
                 {move || error.get().map(|m| view! { <p class="logout-error" role="alert">{m}</p> })}
             }

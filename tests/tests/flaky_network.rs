@@ -1,10 +1,14 @@
 //! A flaky network: the native sync client reaches the real server (over real TCP and
 //! WebSockets) only through [`FlakyProxy`]: 300 ms added to every chunk each way, 5% of chunks
 //! breaking or stalling their connection, and every connection reset every few seconds
-//! (`NIMO_FLAKY_RESET_SECS`, default 10 here; the field figure is 30 s). The
+//! (`NIMO_FLAKY_RESET_SECS`, default 5 here; the field figure is 30 s). The
 //! device makes many changes meanwhile. Every change must reach the server's database exactly
 //! once, the server's document must equal the device's, and the device must have reconnected
 //! by itself, with jittered delays.
+//!
+//! One connection costs about four round trips before any document moves (ticket, manifest,
+//! WebSocket upgrade, join/peer: ~2.4 s at this latency); with resets every 3 s nothing synced
+//! in four minutes, so resets much more frequent than that starve any client.
 
 use std::time::{Duration, Instant};
 
@@ -63,7 +67,7 @@ fn reset_every() -> anyhow::Result<Duration> {
         Ok(value) => Ok(Duration::from_secs_f64(value.trim().parse().with_context(
             || format!("NIMO_FLAKY_RESET_SECS={value} is not a number"),
         )?)),
-        Err(_) => Ok(Duration::from_secs(10)),
+        Err(_) => Ok(Duration::from_secs(5)),
     }
 }
 

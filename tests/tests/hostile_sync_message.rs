@@ -1,8 +1,10 @@
-//! A sync message the fuzzer found (fuzz/regressions/document_load/bundle-delta-eof inside an
-//! automerge sync message) makes automerge 0.12 panic in `receive_sync_message` (an `unwrap`
-//! in hexane's bundle decoder). Sent by an authenticated client on the sync socket, it must not
-//! take the server down: other peers keep syncing, the document it named keeps syncing, and the
-//! server answers.
+//! Sync messages the fuzzer found make automerge 0.12 panic: a change chunk
+//! (fuzz/regressions/document_load/bundle-delta-eof) panics `receive_sync_message` (an `unwrap`
+//! in hexane's bundle decoder), and a bloom filter without bits
+//! (fuzz/regressions/sync_message/bloom-zero-bits) panics the next `generate_sync_message`
+//! (division by zero). Sent by an authenticated client on the sync socket, neither may take the
+//! server down: other peers keep syncing, the document it named keeps syncing, and the server
+//! answers.
 
 use std::time::Duration;
 
@@ -42,7 +44,43 @@ async fn a_sync_message_that_panics_automerge_harms_nobody_else() -> anyhow::Res
         handle.with_document(|doc| doc.get_heads().iter().map(ToString::to_string).collect());
     anyhow::ensure!(client.wait_until_stored(&doc_id, &heads).await?);
 
-    // The attacker: a raw socket, a correct handshake, then the hostile message for that doc.
+    let bloom = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fuzz/regressions/sync_message/bloom-zero-bits"
+    ))?;
+    for (round, hostile) in [hostile_sync_message()?, bloom].into_iter().enumerate() {
+        attack(&client, &doc_id, hostile).await?;
+        handle.with_document(|doc| {
+            let mut tx = doc.transaction();
+            tx.put(automerge::ROOT, "title", format!("研修(変更{round})"))
+                .expect("local edit");
+            tx.commit();
+        });
+        let heads: Vec<String> =
+            handle.with_document(|doc| doc.get_heads().iter().map(ToString::to_string).collect());
+        anyhow::ensure!(
+            client.wait_until_stored(&doc_id, &heads).await?,
+            "after hostile message {round}, the document it named no longer syncs"
+        );
+    }
+    let other = peer
+        .create_with(|tx| tx.put(automerge::ROOT, "title", "別の研修"))
+        .await?;
+    let other_id = other.document_id().to_string();
+    client.register(&other_id, "training_session", &[]).await?;
+    let other_heads: Vec<String> =
+        other.with_document(|doc| doc.get_heads().iter().map(ToString::to_string).collect());
+    anyhow::ensure!(
+        client.wait_until_stored(&other_id, &other_heads).await?,
+        "another document no longer syncs"
+    );
+    let health = reqwest::get(server.url("/healthz")).await?;
+    anyhow::ensure!(health.status() == 200, "health: {}", health.status());
+    server.stop().await
+}
+
+/// A raw socket, a correct handshake, then `data` as the sync message for `doc_id`.
+async fn attack(client: &nimo_tests::ApiClient, doc_id: &str, data: Vec<u8>) -> anyhow::Result<()> {
     let (ticket, peer_id) = client.ticket().await?;
     let (mut socket, _) = tokio_tungstenite::connect_async(client.ws_url(&ticket).as_str()).await?;
     let join = Frame::Join {
@@ -67,36 +105,10 @@ async fn a_sync_message_that_panics_automerge_harms_nobody_else() -> anyhow::Res
         document_id: doc_id.parse()?,
         sender_id: PeerId::from(peer_id),
         target_id: server_id,
-        data: hostile_sync_message()?,
+        data,
     };
     let _ = socket.send(Message::Binary(sync.encode().into())).await;
     // Whatever the server does with that connection, it must go on serving everyone else.
     let _ = tokio::time::timeout(Duration::from_secs(2), socket.next()).await;
-
-    handle.with_document(|doc| {
-        let mut tx = doc.transaction();
-        tx.put(automerge::ROOT, "title", "研修(変更)")
-            .expect("local edit");
-        tx.commit();
-    });
-    let heads: Vec<String> =
-        handle.with_document(|doc| doc.get_heads().iter().map(ToString::to_string).collect());
-    anyhow::ensure!(
-        client.wait_until_stored(&doc_id, &heads).await?,
-        "the document the hostile message named no longer syncs"
-    );
-    let other = peer
-        .create_with(|tx| tx.put(automerge::ROOT, "title", "別の研修"))
-        .await?;
-    let other_id = other.document_id().to_string();
-    client.register(&other_id, "training_session", &[]).await?;
-    let other_heads: Vec<String> =
-        other.with_document(|doc| doc.get_heads().iter().map(ToString::to_string).collect());
-    anyhow::ensure!(
-        client.wait_until_stored(&other_id, &other_heads).await?,
-        "another document no longer syncs"
-    );
-    let health = reqwest::get(server.url("/healthz")).await?;
-    anyhow::ensure!(health.status() == 200, "health: {}", health.status());
-    server.stop().await
+    Ok(())
 }

@@ -1,18 +1,21 @@
 //! A check of each incoming sync frame before samod sees it: does its automerge sync message
 //! make automerge panic?
 //!
-//! automerge 0.12 panics (an `unwrap` in hexane's bundle decoder) on some malformed change
-//! chunks inside a sync message, instead of returning an error. In samod that panic kills the
-//! document's actor, and the document stops syncing for everyone (found by the `document_load`
-//! fuzz target; `fuzz/regressions/document_load/bundle-delta-eof`,
-//! `tests/tests/hostile_sync_message.rs`). So the message is first received into an empty
-//! document under `catch_unwind`; a panic there rejects the frame and closes its connection.
+//! automerge 0.12 panics on some malformed sync messages instead of returning an error: an
+//! `unwrap` in hexane's bundle decoder on a bad change chunk
+//! (`fuzz/regressions/document_load/bundle-delta-eof`), and a division by zero when answering a
+//! message whose bloom filter has no bits (`fuzz/regressions/sync_message/bloom-zero-bits`).
+//! In samod such a panic kills the document's actor, and the document stops syncing for everyone
+//! (`tests/tests/hostile_sync_message.rs`). So the message is first received into an empty
+//! document holding one change, and answered, under `catch_unwind`, as samod would; a panic there rejects the frame
+//! and closes its connection.
 //! Frames that do not decode are left to samod, which already closes their connection.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use automerge::Automerge;
 use automerge::sync::{self, SyncDoc as _};
+use automerge::transaction::Transactable as _;
 use nimo_shared::sync::Message;
 
 /// Why a frame was refused.
@@ -32,9 +35,14 @@ pub fn check(frame: &[u8]) -> Result<(), FrameRejected> {
     };
     let received = catch_unwind(AssertUnwindSafe(|| {
         if let Ok(message) = sync::Message::decode(&data) {
+            // One change of its own, so answering consults the message's bloom filters as it
+            // does for a real document.
             let mut doc = Automerge::new();
+            let _ = doc.transact(|tx| tx.put(automerge::ROOT, "probe", 0_i64).map(|_| ()));
             let mut state = sync::State::new();
+            let _ = doc.generate_sync_message(&mut state);
             let _ = doc.receive_sync_message(&mut state, message);
+            let _ = doc.generate_sync_message(&mut state);
         }
     }));
     received.map_err(|_| FrameRejected::Panics)
@@ -43,7 +51,6 @@ pub fn check(frame: &[u8]) -> Result<(), FrameRejected> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use automerge::transaction::Transactable as _;
     use nimo_shared::sync::{DocumentId, PeerId};
 
     fn sync_frame(data: Vec<u8>) -> Vec<u8> {
@@ -73,6 +80,15 @@ mod tests {
         let mut data = vec![0x42, 0, 0, 0, 1, change.len() as u8];
         data.extend_from_slice(change);
         assert_eq!(check(&sync_frame(data)), Err(FrameRejected::Panics));
+    }
+
+    #[test]
+    fn a_message_with_an_empty_bloom_filter_is_rejected() {
+        let data = include_bytes!("../../../fuzz/regressions/sync_message/bloom-zero-bits");
+        assert_eq!(
+            check(&sync_frame(data.to_vec())),
+            Err(FrameRejected::Panics)
+        );
     }
 
     #[test]

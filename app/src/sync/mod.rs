@@ -19,6 +19,7 @@ mod driver;
 pub mod lock;
 mod logout;
 pub mod net;
+mod records;
 pub mod rng;
 pub mod status;
 mod training;

@@ -6,11 +6,11 @@ use nimo_shared::conflicts::{self, Conflict};
 use nimo_shared::records::roster;
 use nimo_shared::records::training::{Person, TrainingSession};
 use nimo_shared::sync::DocumentId;
-use nimo_shared::{AttendeeId, DocKind, Record as _, Timestamp, UserId, doc};
+use nimo_shared::{AttendeeId, DocKind, UserId, doc};
 
-use super::driver::{REGISTER_PREFIX, now_ms, run, with_driver};
-use super::writes;
-use super::{connection, rng, signals};
+use super::driver::with_driver;
+use super::records::{change_record, create_record, me};
+use super::{rng, signals};
 
 /// The training sessions on this device, newest date first.
 pub fn training_sessions() -> Vec<(DocumentId, TrainingSession)> {
@@ -38,63 +38,16 @@ pub fn training_session(doc_id: DocumentId) -> Option<TrainingSession> {
     with_driver(|d| doc::hydrate(d.client.doc(&doc_id)?).ok()).flatten()
 }
 
-fn at_now() -> (u64, Timestamp) {
-    let now = now_ms();
-    (
-        now,
-        Timestamp::from_unix_millis(i64::try_from(now).unwrap_or(i64::MAX)),
-    )
-}
-
 /// Creates a training session's document; it is registered with the server before it syncs.
 pub fn create_session(session: TrainingSession) -> Result<DocumentId, String> {
-    session.validate().map_err(|e| e.to_string())?;
-    let (now, at) = at_now();
-    let kind = DocKind::TrainingSession.code();
-    let created = with_driver(|d| {
-        let actor = d.config.actor.clone();
-        let (doc_id, result, effects) = d.client.create(now, &mut d.rng, |document| {
-            doc::create(&session, actor, at)
-                .map(|created| *document = created)
-                .map_err(|e| e.message_ja())
-        });
-        if result.is_ok() {
-            // Hold this document's first frames until the server knows it.
-            d.registering += 1;
-            d.unregistered.insert(doc_id, kind.to_owned());
-        }
-        (doc_id, result, effects)
-    });
-    let Some((doc_id, result, effects)) = created else {
-        return Err("同期の準備ができていません。".to_owned());
-    };
-    if result.is_ok() {
-        // Queued before the first chunk, so a reload finds the registration still to do.
-        writes::enqueue_value(format!("{REGISTER_PREFIX}{doc_id}"), &kind.to_owned());
-    }
-    run(effects);
-    result?;
-    wasm_bindgen_futures::spawn_local(connection::register_new(doc_id, kind));
-    Ok(doc_id)
-}
-
-fn change_session(
-    doc_id: DocumentId,
-    edit: impl FnOnce(&mut automerge::Automerge, Timestamp) -> Result<(), String>,
-) -> Result<(), String> {
-    let (now, at) = at_now();
-    let changed = with_driver(|d| d.client.change(now, doc_id, |document| edit(document, at)))
-        .ok_or_else(|| "同期の準備ができていません。".to_owned())?;
-    let (result, effects) = changed.map_err(|e| e.to_string())?;
-    run(effects);
-    result
+    create_record(&session)
 }
 
 /// Adds a person to a session's roster.
 pub fn add_attendee(doc_id: DocumentId, person: Person) -> Result<AttendeeId, String> {
     person.validate().map_err(|e| e.to_string())?;
     let id = AttendeeId::from_random_bytes(rng::random_bytes::<16>());
-    change_session(doc_id, |document, at| {
+    change_record(doc_id, |document, at| {
         roster::add_attendee(document, id, person, at).map_err(|e| e.message_ja())
     })?;
     Ok(id)
@@ -112,7 +65,7 @@ pub fn import_roster(doc_id: DocumentId, people: Vec<Person>) -> Result<usize, S
     let ids: Vec<AttendeeId> = (0..count)
         .map(|_| AttendeeId::from_random_bytes(rng::random_bytes::<16>()))
         .collect();
-    change_session(doc_id, |document, at| {
+    change_record(doc_id, |document, at| {
         for (id, person) in ids.into_iter().zip(people) {
             roster::add_attendee(document, id, person, at).map_err(|e| e.message_ja())?;
         }
@@ -123,24 +76,20 @@ pub fn import_roster(doc_id: DocumentId, people: Vec<Person>) -> Result<usize, S
 
 /// The logged-in user, who signs check-ins.
 fn current_user() -> Result<UserId, String> {
-    signals()
-        .session
-        .get_untracked()
-        .and_then(|s| s.user.id.parse().ok())
-        .ok_or_else(|| "ログインしてください。".to_owned())
+    me().ok_or_else(|| "ログインしてください。".to_owned())
 }
 
 /// Checks an attendee in, as the logged-in user.
 pub fn check_in(doc_id: DocumentId, attendee: AttendeeId) -> Result<(), String> {
     let by = current_user()?;
-    change_session(doc_id, |document, at| {
+    change_record(doc_id, |document, at| {
         roster::check_in(document, attendee, at, &by).map_err(|e| e.message_ja())
     })
 }
 
 /// Undoes a check-in (the inverse of [`check_in`]).
 pub fn undo_check_in(doc_id: DocumentId, attendee: AttendeeId) -> Result<(), String> {
-    change_session(doc_id, |document, at| {
+    change_record(doc_id, |document, at| {
         roster::undo_check_in(document, attendee, at).map_err(|e| e.message_ja())
     })
 }
@@ -151,7 +100,7 @@ pub fn add_walk_in(doc_id: DocumentId, person: Person) -> Result<AttendeeId, Str
     person.validate().map_err(|e| e.to_string())?;
     let by = current_user()?;
     let id = AttendeeId::from_random_bytes(rng::random_bytes::<16>());
-    change_session(doc_id, |document, at| {
+    change_record(doc_id, |document, at| {
         roster::add_attendee(document, id, person, at).map_err(|e| e.message_ja())?;
         roster::check_in(document, id, at, &by).map_err(|e| e.message_ja())
     })?;
@@ -176,7 +125,7 @@ pub fn set_mark(
     mark: Mark,
     value: bool,
 ) -> Result<(), String> {
-    change_session(doc_id, |document, at| {
+    change_record(doc_id, |document, at| {
         match mark {
             Mark::Completed => roster::mark_completed(document, attendee, value, at),
             Mark::Ring => roster::mark_ring_given(document, attendee, value, at),
@@ -188,7 +137,7 @@ pub fn set_mark(
 
 /// Withdraws an entry added by mistake (kept, flagged, not counted).
 pub fn withdraw_attendee(doc_id: DocumentId, attendee: AttendeeId) -> Result<(), String> {
-    change_session(doc_id, |document, at| {
+    change_record(doc_id, |document, at| {
         roster::withdraw_attendee(document, attendee, at).map_err(|e| e.message_ja())
     })
 }
@@ -207,7 +156,7 @@ pub fn resolve_conflict(
     path: &[String],
     chosen: ScalarValue,
 ) -> Result<(), String> {
-    change_session(doc_id, |document, at| {
+    change_record(doc_id, |document, at| {
         conflicts::resolve(document, path, chosen, at).map_err(|e| e.message_ja())
     })
 }

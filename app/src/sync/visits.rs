@@ -6,12 +6,13 @@ use leptos::prelude::*;
 use nimo_shared::records::visit::{Visit, VisitCase, VisitTopic};
 use nimo_shared::records::visit_changes;
 use nimo_shared::sync::DocumentId;
-use nimo_shared::{DocKind, Record as _, Timestamp, UserId, VisitId, doc};
+use nimo_shared::{DocKind, UserId, VisitId, doc};
 use serde::Deserialize;
 
-use super::driver::{CONFIRMED_PREFIX, REGISTER_PREFIX, now_ms, run, with_driver};
+use super::driver::{CONFIRMED_PREFIX, with_driver};
+use super::records::{self, change_record, create_record};
 use super::writes::{self, Write};
-use super::{connection, net, rng, signals};
+use super::{net, rng, signals};
 
 /// A visitor the logged-in visitor may pair with (`GET /api/visitors`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -94,69 +95,21 @@ pub fn visit_case(doc_id: DocumentId) -> Option<VisitCase> {
     with_driver(|d| doc::hydrate(d.client.doc(&doc_id)?).ok()).flatten()
 }
 
-fn at_now() -> (u64, Timestamp) {
-    let now = now_ms();
-    (
-        now,
-        Timestamp::from_unix_millis(i64::try_from(now).unwrap_or(i64::MAX)),
-    )
-}
-
 /// The logged-in user's id.
 pub fn me() -> Option<UserId> {
-    signals()
-        .session
-        .get_untracked()
-        .and_then(|s| s.user.id.parse().ok())
+    records::me()
 }
 
 /// Creates a visit case's document; it is registered (with its pair) before it syncs.
 pub fn create_case(case: VisitCase) -> Result<DocumentId, String> {
-    case.validate().map_err(|e| e.to_string())?;
-    let (now, at) = at_now();
-    let kind = DocKind::VisitCase.code();
-    let created = with_driver(|d| {
-        let actor = d.config.actor.clone();
-        let (doc_id, result, effects) = d.client.create(now, &mut d.rng, |document| {
-            doc::create(&case, actor, at)
-                .map(|created| *document = created)
-                .map_err(|e| e.message_ja())
-        });
-        if result.is_ok() {
-            d.registering += 1;
-            d.unregistered.insert(doc_id, kind.to_owned());
-        }
-        (doc_id, result, effects)
-    });
-    let Some((doc_id, result, effects)) = created else {
-        return Err("同期の準備ができていません。".to_owned());
-    };
-    if result.is_ok() {
-        writes::enqueue_value(format!("{REGISTER_PREFIX}{doc_id}"), &kind.to_owned());
-    }
-    run(effects);
-    result?;
-    wasm_bindgen_futures::spawn_local(connection::register_new(doc_id, kind));
-    Ok(doc_id)
-}
-
-fn change_case(
-    doc_id: DocumentId,
-    edit: impl FnOnce(&mut automerge::Automerge, Timestamp) -> Result<(), String>,
-) -> Result<(), String> {
-    let (now, at) = at_now();
-    let changed = with_driver(|d| d.client.change(now, doc_id, |document| edit(document, at)))
-        .ok_or_else(|| "同期の準備ができていません。".to_owned())?;
-    let (result, effects) = changed.map_err(|e| e.to_string())?;
-    run(effects);
-    result
+    create_record(&case)
 }
 
 /// Starts a visit (date, both visitors, duration).
 pub fn start_visit(doc_id: DocumentId, visit: Visit) -> Result<VisitId, String> {
     visit.validate().map_err(|e| e.to_string())?;
     let id = VisitId::from_random_bytes(rng::random_bytes::<16>());
-    change_case(doc_id, |document, at| {
+    change_record(doc_id, |document, at| {
         visit_changes::add_visit(document, id, visit, at).map_err(|e| e.message_ja())
     })?;
     Ok(id)
@@ -169,7 +122,7 @@ pub fn set_topic(
     topic: VisitTopic,
     covered: bool,
 ) -> Result<(), String> {
-    change_case(doc_id, |document, at| {
+    change_record(doc_id, |document, at| {
         visit_changes::set_visit_topic(document, visit, topic, covered, at)
             .map_err(|e| e.message_ja())
     })
@@ -184,7 +137,7 @@ pub fn update_notes(doc_id: DocumentId, visit: VisitId, new_text: &str) -> Resul
     else {
         return Ok(());
     };
-    change_case(doc_id, |document, at| {
+    change_record(doc_id, |document, at| {
         visit_changes::splice_visit_notes(document, visit, position, deleted, &inserted, at)
             .map_err(|e| e.message_ja())
     })
@@ -196,7 +149,7 @@ pub fn edit_visit(
     visit: VisitId,
     edit: impl FnOnce(&mut Visit),
 ) -> Result<(), String> {
-    change_case(doc_id, |document, at| {
+    change_record(doc_id, |document, at| {
         visit_changes::edit_visit(document, visit, at, edit).map_err(|e| e.message_ja())
     })
 }

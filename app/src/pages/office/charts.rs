@@ -5,7 +5,8 @@ use leptos::prelude::*;
 
 /// Width of the bar area, in SVG units.
 const BAR_AREA: f64 = 360.0;
-const LABEL_WIDTH: f64 = 110.0;
+/// The width one label character takes at the labels' font size (a full-width character).
+const LABEL_CHAR_WIDTH: f64 = 13.0;
 const ROW_HEIGHT: f64 = 24.0;
 
 /// The length of a bar for `value` when `max` fills the area (0 for an empty chart).
@@ -41,7 +42,10 @@ pub fn HorizontalBars(
         .chain(marker.iter().map(|(m, _)| *m))
         .fold(0.0, f64::max);
     let height = ROW_HEIGHT * (bars.len() as f64) + 30.0;
-    let width = LABEL_WIDTH + BAR_AREA + 190.0;
+    // As wide as the longest label, so none is cut at the left edge.
+    let longest = bars.iter().map(|b| b.label.chars().count()).max();
+    let label_width = longest.unwrap_or(0) as f64 * LABEL_CHAR_WIDTH + 12.0;
+    let width = label_width + BAR_AREA + 190.0;
     let rows = bars
         .into_iter()
         .enumerate()
@@ -50,15 +54,15 @@ pub fn HorizontalBars(
             let length = bar_length(bar.value, max);
             view! {
                 <g>
-                    <text x=LABEL_WIDTH - 6.0 y=y + 15.0 text-anchor="end" font-size="13" fill="#111">{bar.label}</text>
-                    <rect x=LABEL_WIDTH y=y + 3.0 width=length height=ROW_HEIGHT - 8.0 fill="#2f5d8a"></rect>
-                    <text x=LABEL_WIDTH + length + 6.0 y=y + 15.0 font-size="12" fill="#111">{bar.caption}</text>
+                    <text x=label_width - 6.0 y=y + 15.0 text-anchor="end" font-size="13" fill="#111">{bar.label}</text>
+                    <rect x=label_width y=y + 3.0 width=length height=ROW_HEIGHT - 8.0 fill="#2f5d8a"></rect>
+                    <text x=label_width + length + 6.0 y=y + 15.0 font-size="12" fill="#111">{bar.caption}</text>
                 </g>
             }
         })
         .collect_view();
     let marker_view = marker.map(|(value, label)| {
-        let x = LABEL_WIDTH + bar_length(value, max);
+        let x = label_width + bar_length(value, max);
         view! {
             <g>
                 <line x1=x y1="14" x2=x y2=height - 8.0 stroke="#b3261e" stroke-width="2" stroke-dasharray="5 3"></line>

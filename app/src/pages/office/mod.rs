@@ -109,7 +109,7 @@ fn progress_chart(dashboard: &Dashboard) -> impl IntoView + use<> {
                 .and_then(|p| p.as_f64())
                 .unwrap_or_default();
             Bar {
-                label: Report::text(r, "label").chars().take(9).collect(),
+                label: Report::text(r, "label").chars().take(16).collect(),
                 value: percent.min(150.0),
                 caption: format!(
                     "{} / {}{}（{percent:.1}%）",

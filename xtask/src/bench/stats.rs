@@ -58,7 +58,7 @@ fn show(x: f64) -> String {
     }
 }
 
-/// One line: for each figure, nimo's median [range], the reference's, and nimo / reference.
+/// One line: for each figure, nimo's median with its range, the reference's, and nimo / reference.
 pub fn line(label: &str, comparison: &Comparison, names: &[&str]) -> String {
     let mut out = String::from(label);
     for name in names {

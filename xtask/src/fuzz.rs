@@ -29,6 +29,7 @@ const SHARED_TARGETS: &[&str] = &[
     "client_frame",
     "sync_message",
     "document_load",
+    "roster_csv",
 ];
 /// Targets that link the server (behind the fuzz crate's `server` feature).
 const SERVER_TARGETS: &[&str] = &["api_json"];

@@ -48,20 +48,28 @@ async fn syncing_and_listing_a_visit_case_is_audited_without_content() -> anyhow
     outsider_peer.connect().await?;
     assert!(outsider_peer.find(&doc_id).await?.is_none());
 
-    let id = doc_id.clone();
-    let rows: Vec<Row> = server
-        .state
-        .db
-        .call(move |conn| -> Result<Vec<Row>, nimo_server::db::DbError> {
-            let mut statement = conn.prepare(
-                "SELECT action, user_id, device_id, detail FROM audit_log \
-                 WHERE document_id = ?1 ORDER BY seq",
-            )?;
-            Ok(statement
-                .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-                .collect::<Result<_, _>>()?)
-        })
-        .await?;
+    // The write rows are written beside the sync, so they may land a moment after it.
+    let mut rows: Vec<Row> = Vec::new();
+    for _ in 0..50 {
+        let id = doc_id.clone();
+        rows = server
+            .state
+            .db
+            .call(move |conn| -> Result<Vec<Row>, nimo_server::db::DbError> {
+                let mut statement = conn.prepare(
+                    "SELECT action, user_id, device_id, detail FROM audit_log \
+                     WHERE document_id = ?1 ORDER BY seq",
+                )?;
+                Ok(statement
+                    .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                    .collect::<Result<_, _>>()?)
+            })
+            .await?;
+        if rows.iter().any(|(action, ..)| action == "document_written") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let by = |user: &str, detail: &str| {
         rows.iter().any(|(action, u, device, d)| {
             action == "document_read"
@@ -74,6 +82,20 @@ async fn syncing_and_listing_a_visit_case_is_audited_without_content() -> anyhow
     assert!(by(second.id.as_str(), "manifest"), "{rows:?}");
     assert!(by(second.id.as_str(), "sync read-write"), "{rows:?}");
     assert!(by(trainer.id.as_str(), "sync denied"), "{rows:?}");
+    // The writer's sync message carried the case's changes: a write row, with user and device.
+    let wrote = |user: &str| {
+        rows.iter().any(|(action, u, device, d)| {
+            action == "document_written"
+                && u.as_deref() == Some(user)
+                && device.is_some()
+                && d == "sync"
+        })
+    };
+    assert!(wrote(first.id.as_str()), "{rows:?}");
+    assert!(
+        !wrote(trainer.id.as_str()),
+        "the trainer wrote nothing: {rows:?}"
+    );
     assert!(
         rows.iter()
             .all(|(_, _, _, detail)| !detail.contains("MY-2026")),

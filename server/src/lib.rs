@@ -15,6 +15,7 @@ pub mod office;
 pub mod projection;
 pub mod registry;
 pub mod reports;
+pub mod session_expiry;
 pub mod storage;
 pub mod sync;
 pub mod visits;
@@ -93,11 +94,13 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let sync = state.sync.clone();
+    let expiry = session_expiry::spawn(state.clone());
     // Connection info gives handlers the client address (login throttle, audit log).
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
+    expiry.abort();
     sync.stop().await;
     served
 }

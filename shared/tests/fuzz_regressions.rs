@@ -10,7 +10,9 @@ use nimo_shared::doc::{hydrate, kind_of};
 use nimo_shared::records::{
     council::CouncilMeeting, peer::PeerSupportGroup, training::TrainingSession, visit::VisitCase,
 };
-use nimo_shared::sync::{ClientConfig, Input, Message, PeerId, SyncClient};
+use nimo_shared::sync::{
+    ChunkBounds, ClientConfig, Input, Message, PeerId, SyncClient, chunk_bounds,
+};
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::SeedableRng as _;
 
@@ -90,8 +92,7 @@ fn sync_messages_the_fuzzer_found_are_received_without_panicking_except_known_up
             receive_frame(frame);
         });
         if received.is_err() {
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-            panicked.push(name.unwrap_or_default());
+            panicked.push(file_name(&path));
         }
     }
     assert_eq!(panicked, KNOWN_UPSTREAM_SYNC_PANICS);
@@ -124,11 +125,30 @@ const KNOWN_UPSTREAM_PANICS: &[&str] = &["bundle-delta-eof"];
 /// Sync messages on which automerge 0.12 panics when answering (a bloom filter without bits).
 /// The device does not guard against them yet; the server does.
 const KNOWN_UPSTREAM_SYNC_PANICS: &[&str] = &["bloom-zero-bits"];
+/// Inputs `chunk_bounds` refuses before automerge decodes them: bundles (one of which asks
+/// automerge for 16 GiB), so they are never loaded here, except the known panics above, which
+/// fail fast.
+const REFUSED_BY_THE_BOUNDS: &[&str] = &["bundle-delta-eof", "bundle-huge-run"];
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
 
 #[test]
-fn documents_the_fuzzer_found_load_or_fail_without_panicking_except_the_known_upstream_bug() {
+fn documents_the_fuzzer_found_are_refused_or_load_without_panicking_except_the_known_upstream_bug()
+{
+    let mut refused = Vec::new();
     let mut panicked = Vec::new();
     for (path, bytes) in inputs("document_load") {
+        let name = file_name(&path);
+        if chunk_bounds::check(&bytes, &ChunkBounds::default()).is_err() {
+            refused.push(name.clone());
+            if !KNOWN_UPSTREAM_PANICS.contains(&name.as_str()) {
+                continue;
+            }
+        }
         let loaded = std::panic::catch_unwind(|| {
             if let Ok(doc) = Automerge::load(&bytes) {
                 let _ = kind_of(&doc);
@@ -141,10 +161,10 @@ fn documents_the_fuzzer_found_load_or_fail_without_panicking_except_the_known_up
             let _ = doc.load_incremental(&bytes);
         });
         if loaded.is_err() {
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-            panicked.push(name.unwrap_or_default());
+            panicked.push(name);
         }
     }
+    assert_eq!(refused, REFUSED_BY_THE_BOUNDS);
     assert_eq!(panicked, KNOWN_UPSTREAM_PANICS);
 }
 
@@ -153,5 +173,38 @@ fn the_regression_inputs_are_there() {
     assert!(
         !inputs("sync_message").is_empty(),
         "fuzz/regressions/sync_message is empty or missing"
+    );
+}
+
+#[test]
+fn the_device_refuses_a_sync_message_that_would_ask_automerge_for_16_gib() {
+    let (_, bundle) = inputs("document_load")
+        .into_iter()
+        .find(|(path, _)| file_name(path) == "bundle-huge-run")
+        .expect("fuzz/regressions/document_load/bundle-huge-run");
+    let mut data = vec![
+        0x42,
+        0,
+        0,
+        0,
+        1,
+        u8::try_from(bundle.len()).expect("51 bytes"),
+    ];
+    data.extend_from_slice(&bundle);
+    let (mut client, mut rng, doc_id) = connected_client();
+    let frame = Message::Sync {
+        document_id: doc_id,
+        sender_id: PeerId::from("server".to_owned()),
+        target_id: PeerId::from("device".to_owned()),
+        data,
+    };
+    let effects = client.handle(NOW + 1, &mut rng, Input::Received(frame.encode()));
+    let closed = effects.iter().find_map(|effect| match effect {
+        nimo_shared::sync::Effect::Close { reason } => Some(reason.clone()),
+        _ => None,
+    });
+    assert!(
+        closed.as_deref().is_some_and(|r| r.contains("bundle")),
+        "{effects:?}"
     );
 }

@@ -1,5 +1,6 @@
 //! Sessions end, and their open sync sockets close, when they should: logout, a revoked device,
-//! a disabled user, a changed role; office sessions end after 30 idle minutes.
+//! a disabled user, a changed role; office sessions end after 30 idle minutes, and the server's
+//! sweep closes the socket of a session that lapsed while nobody presented it.
 
 use std::time::{Duration, Instant};
 
@@ -21,7 +22,15 @@ async fn open_socket(client: &ApiClient) -> anyhow::Result<Socket> {
 /// `None` if it stayed open. The requirement is one second; the figure is printed, not asserted,
 /// because tests do not measure speed.
 async fn time_to_close(socket: &mut Socket, since: Instant) -> Option<Duration> {
-    tokio::time::timeout(Duration::from_secs(5), async {
+    time_to_close_within(socket, since, Duration::from_secs(5)).await
+}
+
+async fn time_to_close_within(
+    socket: &mut Socket,
+    since: Instant,
+    limit: Duration,
+) -> Option<Duration> {
+    tokio::time::timeout(limit, async {
         loop {
             match socket.next().await {
                 None | Some(Err(_) | Ok(Message::Close(_))) => return since.elapsed(),
@@ -188,6 +197,50 @@ async fn office_sessions_end_after_30_idle_minutes_and_field_sessions_do_not() -
     assert_eq!(
         status(&office, Method::GET, "/api/me").await?,
         StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        status(&trainer, Method::GET, "/api/me").await?,
+        StatusCode::OK
+    );
+    server.stop().await
+}
+
+#[tokio::test]
+async fn an_office_session_that_lapses_unused_closes_its_open_sync_socket() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    server.add_user("office", Role::Office, None, false).await?;
+    server
+        .add_user("trainer", Role::Trainer, Some("仙南"), false)
+        .await?;
+    let office = server.api_client("office").await?;
+    let trainer = server.api_client("trainer").await?;
+    let mut office_socket = open_socket(&office).await?;
+    let mut trainer_socket = open_socket(&trainer).await?;
+    // Nobody presents either token again; both were last seen 31 minutes ago.
+    server
+        .state
+        .db
+        .call(|conn| -> Result<usize, nimo_server::db::DbError> {
+            let earlier = nimo_server::accounts::now_ms() - 31 * 60 * 1000;
+            Ok(conn.execute("UPDATE sessions SET last_seen_at = ?1", [earlier])?)
+        })
+        .await?;
+    // The server's own sweep, not a request, ends the office session.
+    let sweep = nimo_server::session_expiry::SWEEP_EVERY;
+    let closed = time_to_close_within(
+        &mut office_socket,
+        Instant::now(),
+        sweep + Duration::from_secs(5),
+    )
+    .await;
+    assert!(
+        closed.is_some(),
+        "the lapsed office session's socket stayed open"
+    );
+    println!("a lapsed session's socket closed after {closed:?} (sweep every {sweep:?})");
+    assert!(
+        still_open(&mut trainer_socket).await,
+        "the field session's socket closed"
     );
     assert_eq!(
         status(&trainer, Method::GET, "/api/me").await?,

@@ -7,12 +7,17 @@
 //! assertions, which cargo-fuzz turns on), endless loops and runaway memory, not memory errors.
 //!
 //! Each run first replays every input kept in `fuzz/regressions/<target>/` (crashes found
-//! before and fixed), then fuzzes for a while from `fuzz/corpus/<target>/` (created on the
-//! first run, not committed). A crash leaves its input in `fuzz/artifacts/<target>/` and fails.
+//! before and fixed), then fuzzes. A crash leaves its input in `fuzz/artifacts/<target>/` and
+//! fails.
 //!
-//! - `cargo xtask fuzz`: 30 s per target, the targets of `shared` (CI's short run).
+//! - `cargo xtask fuzz`: CI's short run, the targets of `shared`, each for a fixed number of
+//!   inputs ([`short_runs`]) from seed [`SHORT_SEED`] and an empty corpus: the same inputs on every machine, so
+//!   CI never fails on a find that depends on the machine's speed or the day's luck. (A random
+//!   30 s run found a 16 GiB allocation in CI once, `regressions/document_load/bundle-huge-run`;
+//!   finding is the long run's job, and a find becomes a regression that every run replays.)
 //! - `cargo xtask fuzz --long`: 15 minutes per target, every target including the server's API
-//!   bodies (`--features server`).
+//!   bodies (`--features server`), a random seed, growing `fuzz/corpus/<target>/` (not
+//!   committed). `--seconds N` gives any run that shape with N seconds per target.
 //!
 //! cargo-fuzz is installed from crates.io at [`CARGO_FUZZ_VERSION`] when it is missing.
 
@@ -22,6 +27,21 @@ use crate::process;
 
 /// The cargo-fuzz release installed when none is present.
 pub const CARGO_FUZZ_VERSION: &str = "0.13.2";
+
+/// Inputs a target gets in the short run: about 15 s of each on this machine (their speeds
+/// differ fifty-fold: a frame decodes in microseconds, a client handles one in a third of a
+/// millisecond).
+fn short_runs(target: &str) -> u64 {
+    match target {
+        "protocol_frame" => 2_000_000, // ~200,000 inputs/s
+        "client_frame" => 50_000,      // ~3,000/s
+        "sync_message" => 150_000,     // ~10,000/s
+        "document_load" => 600_000,    // ~40,000/s
+        _ => 1_500_000,                // roster_csv: ~100,000/s
+    }
+}
+/// libFuzzer's seed in the short run.
+const SHORT_SEED: u64 = 20_261_122;
 
 /// Targets that need only `shared`: fast to build, run in CI.
 const SHARED_TARGETS: &[&str] = &[
@@ -40,7 +60,8 @@ pub struct FuzzArgs {
     /// The long run: every target (the server's too), 15 minutes each.
     #[arg(long)]
     long: bool,
-    /// Seconds per target (default 30, or 900 with --long).
+    /// Seconds per target, with a random seed and the kept corpus (900 with --long; without
+    /// either, the short run's fixed inputs).
     #[arg(long)]
     seconds: Option<u64>,
     /// Include the targets that link the server in a short run.
@@ -52,7 +73,7 @@ pub struct FuzzArgs {
 }
 
 impl FuzzArgs {
-    /// CI's short run: the `shared` targets, 30 s each.
+    /// CI's short run: the `shared` targets, fixed inputs.
     pub fn short() -> Self {
         Self {
             long: false,
@@ -67,7 +88,7 @@ impl FuzzArgs {
 pub fn run(root: &Path, args: &FuzzArgs) -> anyhow::Result<()> {
     install_cargo_fuzz(root)?;
     let with_server = args.long || args.all || args.target.as_deref().is_some_and(is_server);
-    let seconds = args.seconds.unwrap_or(if args.long { 900 } else { 30 });
+    let timed = args.seconds.or(args.long.then_some(900));
     let targets: Vec<&str> = SHARED_TARGETS
         .iter()
         .chain(if with_server { SERVER_TARGETS } else { &[] })
@@ -94,13 +115,28 @@ pub fn run(root: &Path, args: &FuzzArgs) -> anyhow::Result<()> {
                 .args(["--", "-runs=0"]);
             process::run(replay, &fuzz_dir)?;
         }
-        let corpus = fuzz_dir.join("corpus").join(target);
+        let (corpus, shape) = match timed {
+            Some(seconds) => (
+                fuzz_dir.join("corpus").join(target),
+                format!("-max_total_time={seconds}"),
+            ),
+            None => {
+                let corpus = process::target_dir(root)
+                    .join("fuzz-short-corpus")
+                    .join(target);
+                if corpus.exists() {
+                    std::fs::remove_dir_all(&corpus)?;
+                }
+                let runs = short_runs(target);
+                (corpus, format!("-runs={runs} -seed={SHORT_SEED}"))
+            }
+        };
         std::fs::create_dir_all(&corpus)?;
         let mut fuzz = fuzz_command(root, "run", with_server);
         fuzz.args(["--sanitizer", "none", target])
             .arg(&corpus)
             .arg("--")
-            .arg(format!("-max_total_time={seconds}"))
+            .args(shape.split(' '))
             .args(["-print_final_stats=1", "-rss_limit_mb=2048", "-timeout=10"]);
         process::run(fuzz, &fuzz_dir)?;
     }

@@ -36,8 +36,8 @@ enum Command {
     /// Benchmarks: BENCH.md's workloads against nimo and the JavaScript reference, the limits,
     /// and `bench load`.
     Bench(bench::BenchArgs),
-    /// Fuzz every decoder of untrusted bytes with cargo-fuzz (`fuzz/`): 30 s per target, or
-    /// 15 minutes each with `--long`.
+    /// Fuzz every decoder of untrusted bytes with cargo-fuzz (`fuzz/`): the same inputs on every
+    /// run (about 15 s per target), or 15 minutes each from a random seed with `--long`.
     Fuzz(fuzz::FuzzArgs),
 }
 

@@ -217,6 +217,36 @@ impl Session {
         Ok(user)
     }
 
+    /// Ends every session past its role's limits at `now` (idle too long, or too old), so that
+    /// a session nobody uses again ends too, not only when its token is next presented. Returns
+    /// the devices left with no live session: their open sync connections must close.
+    pub fn end_lapsed(conn: &Connection, now: i64) -> Result<Vec<String>, AccountsError> {
+        let mut statement = conn.prepare(
+            "SELECT s.token_hash, s.device_id, u.role, s.created_at, s.last_seen_at \
+             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.ended_at IS NULL",
+        )?;
+        let mut lapsed: Vec<(Vec<u8>, String)> = Vec::new();
+        let mut rows = statement.query([])?;
+        while let Some(row) = rows.next()? {
+            let role: String = row.get(2)?;
+            let role: Role = role.parse()?;
+            if !SessionLimits::for_role(role).allow(row.get(3)?, row.get(4)?, now) {
+                lapsed.push((row.get(0)?, row.get(1)?));
+            }
+        }
+        let mut devices = Vec::new();
+        for (token_hash, device_id) in lapsed {
+            conn.execute(
+                "UPDATE sessions SET ended_at = ?1 WHERE token_hash = ?2 AND ended_at IS NULL",
+                params![now, token_hash],
+            )?;
+            if !devices.contains(&device_id) && !Self::device_is_live(conn, &device_id)? {
+                devices.push(device_id);
+            }
+        }
+        Ok(devices)
+    }
+
     /// Ends the session for `token` (logout).
     pub fn end(conn: &Connection, token: &SessionToken) -> Result<(), AccountsError> {
         conn.execute(
@@ -230,6 +260,54 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::accounts::NewUser;
+
+    fn user(conn: &mut Connection, login: &str, role: Role) -> User {
+        let new = NewUser {
+            login: login.to_owned(),
+            display_name: login.to_owned(),
+            role,
+            team: None,
+            visit_access: false,
+            must_change_password: false,
+        };
+        User::create(conn, &new, "a long enough password").expect("user")
+    }
+
+    #[test]
+    fn lapsed_sessions_end_without_being_presented_and_name_their_devices() {
+        let mut conn = Connection::open_in_memory().expect("memory db");
+        crate::db::apply_migrations(&mut conn).expect("migrate");
+        let office = user(&mut conn, "office", Role::Office);
+        let trainer = user(&mut conn, "trainer", Role::Trainer);
+        let (office_token, office_session) =
+            Session::start(&mut conn, &office, "desk").expect("session");
+        let (trainer_token, trainer_session) =
+            Session::start(&mut conn, &trainer, "phone").expect("session");
+        let now = now_ms();
+
+        let sweep = |at: i64| Session::end_lapsed(&conn, at).expect("sweep");
+        assert_eq!(sweep(now), Vec::<String>::new());
+        assert_eq!(sweep(now + 31 * MINUTE_MS), vec![office_session.device_id]);
+        assert!(
+            Session::find(&conn, &office_token)
+                .expect("query")
+                .is_none()
+        );
+        assert!(
+            Session::find(&conn, &trainer_token)
+                .expect("query")
+                .is_some()
+        );
+        // Already ended: not named again.
+        assert_eq!(sweep(now + 32 * MINUTE_MS), Vec::<String>::new());
+        assert_eq!(sweep(now + 15 * DAY_MS), vec![trainer_session.device_id]);
+        assert!(
+            Session::find(&conn, &trainer_token)
+                .expect("query")
+                .is_none()
+        );
+    }
 
     #[test]
     fn office_sessions_end_after_30_idle_minutes_and_field_ones_after_14_days() {

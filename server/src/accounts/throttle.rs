@@ -204,7 +204,13 @@ pub fn record_failure(
     Ok(())
 }
 
-/// Remembers that `user_id` fully logged in from `address`.
+/// How long an address stays known after the last full login from it. A phone moves between
+/// mobile networks and halls; an address unused for a quarter is as good as unknown, and
+/// forgetting it keeps the table from growing with every address ever used.
+pub const KNOWN_ADDRESS_KEPT_MS: i64 = 90 * 24 * 60 * 60 * 1000;
+
+/// Remembers that `user_id` fully logged in from `address`, and forgets addresses of anyone not
+/// used for [`KNOWN_ADDRESS_KEPT_MS`].
 pub fn remember_address(
     conn: &Connection,
     user_id: &str,
@@ -215,6 +221,10 @@ pub fn remember_address(
         "INSERT INTO known_addresses (user_id, client_address, last_login_at) VALUES (?1, ?2, ?3) \
          ON CONFLICT (user_id, client_address) DO UPDATE SET last_login_at = excluded.last_login_at",
         params![user_id, address, now],
+    )?;
+    conn.execute(
+        "DELETE FROM known_addresses WHERE last_login_at <= ?1",
+        [now - KNOWN_ADDRESS_KEPT_MS],
     )?;
     Ok(())
 }
@@ -230,6 +240,30 @@ mod tests {
             login_from_unknown: unknown,
             login_from_known: known,
         }
+    }
+
+    #[test]
+    fn an_address_unused_for_a_quarter_is_forgotten_at_the_next_login() {
+        let mut conn = Connection::open_in_memory().expect("memory db");
+        crate::db::apply_migrations(&mut conn).expect("migrate");
+        let new = crate::accounts::NewUser {
+            login: "v".to_owned(),
+            display_name: "v".to_owned(),
+            role: crate::accounts::Role::Visitor,
+            team: None,
+            visit_access: false,
+            must_change_password: false,
+        };
+        let user =
+            crate::accounts::User::create(&mut conn, &new, "a long enough password").expect("user");
+        let t0 = 1_700_000_000_000;
+        remember_address(&conn, &user.id, "hall", t0).expect("remember");
+        remember_address(&conn, &user.id, "office", t0 + KNOWN_ADDRESS_KEPT_MS - 1)
+            .expect("remember");
+        assert!(is_known(&conn, "v", "hall").expect("query"));
+        remember_address(&conn, &user.id, "office", t0 + KNOWN_ADDRESS_KEPT_MS).expect("remember");
+        assert!(!is_known(&conn, "v", "hall").expect("query"));
+        assert!(is_known(&conn, "v", "office").expect("query"));
     }
 
     #[test]

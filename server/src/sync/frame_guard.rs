@@ -1,5 +1,10 @@
-//! A check of each incoming sync frame before samod sees it: does its automerge sync message
-//! make automerge panic?
+//! A check of each incoming sync frame before samod sees it: would decoding its automerge sync
+//! message cost more than it may, or make automerge panic?
+//!
+//! automerge 0.12 trusts the sizes a chunk declares: a few bytes can ask it for gigabytes (a
+//! run-length column of four billion values, a deflate bomb). The chunks of the message are
+//! first measured by [`nimo_shared::sync::chunk_bounds`], which never allocates past its bounds;
+//! a message over them is refused before anything decodes it, including the probe below.
 //!
 //! automerge 0.12 panics on some malformed sync messages instead of returning an error: an
 //! `unwrap` in hexane's bundle decoder on a bad change chunk
@@ -16,7 +21,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use automerge::Automerge;
 use automerge::sync::{self, SyncDoc as _};
 use automerge::transaction::Transactable as _;
-use nimo_shared::sync::Message;
+use nimo_shared::sync::{ChunkBounds, ChunkRefused, Message};
 
 /// Why a frame was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,26 +29,35 @@ pub enum FrameRejected {
     /// Receiving its sync message panics automerge.
     #[error("its automerge sync message makes automerge panic")]
     Panics,
+    /// Decoding its changes would cost more than [`ChunkBounds::default`] allows.
+    #[error("decoding its automerge sync message would cost too much: {0}")]
+    TooCostly(#[from] ChunkRefused),
 }
 
-/// Accepts every frame except a `sync` or `request` whose automerge sync message panics
-/// automerge when received.
+/// Accepts every frame except a `sync` or `request` whose automerge sync message costs too
+/// much to decode or panics automerge when received.
 pub fn check(frame: &[u8]) -> Result<(), FrameRejected> {
     let data = match Message::decode(frame) {
         Ok(Message::Sync { data, .. } | Message::Request { data, .. }) => data,
         _ => return Ok(()),
     };
+    let decoded =
+        catch_unwind(|| sync::Message::decode(&data)).map_err(|_| FrameRejected::Panics)?;
+    let Ok(message) = decoded else {
+        return Ok(());
+    };
+    // automerge loads the chunks of a message as one input (they are concatenated).
+    let changes: Vec<u8> = message.changes.iter().flatten().copied().collect();
+    nimo_shared::sync::chunk_bounds::check(&changes, &ChunkBounds::default())?;
     let received = catch_unwind(AssertUnwindSafe(|| {
-        if let Ok(message) = sync::Message::decode(&data) {
-            // One change of its own, so answering consults the message's bloom filters as it
-            // does for a real document.
-            let mut doc = Automerge::new();
-            let _ = doc.transact(|tx| tx.put(automerge::ROOT, "probe", 0_i64).map(|_| ()));
-            let mut state = sync::State::new();
-            let _ = doc.generate_sync_message(&mut state);
-            let _ = doc.receive_sync_message(&mut state, message);
-            let _ = doc.generate_sync_message(&mut state);
-        }
+        // One change of its own, so answering consults the message's bloom filters as it does
+        // for a real document.
+        let mut doc = Automerge::new();
+        let _ = doc.transact(|tx| tx.put(automerge::ROOT, "probe", 0_i64).map(|_| ()));
+        let mut state = sync::State::new();
+        let _ = doc.generate_sync_message(&mut state);
+        let _ = doc.receive_sync_message(&mut state, message);
+        let _ = doc.generate_sync_message(&mut state);
     }));
     received.map_err(|_| FrameRejected::Panics)
 }
@@ -63,6 +77,20 @@ mod tests {
         .encode()
     }
 
+    /// A V1 sync message with no heads, needs or haves, carrying one chunk (under 128 bytes).
+    fn message_carrying(chunk: &[u8]) -> Vec<u8> {
+        let mut data = vec![
+            0x42,
+            0,
+            0,
+            0,
+            1,
+            u8::try_from(chunk.len()).expect("a short chunk"),
+        ];
+        data.extend_from_slice(chunk);
+        data
+    }
+
     #[test]
     fn a_real_sync_message_passes() {
         let mut doc = Automerge::new();
@@ -75,11 +103,13 @@ mod tests {
     }
 
     #[test]
-    fn a_message_with_the_fuzzers_change_is_rejected() {
-        let change = include_bytes!("../../../fuzz/regressions/document_load/bundle-delta-eof");
-        let mut data = vec![0x42, 0, 0, 0, 1, change.len() as u8];
-        data.extend_from_slice(change);
-        assert_eq!(check(&sync_frame(data)), Err(FrameRejected::Panics));
+    fn a_message_with_the_fuzzers_panicking_bundle_is_rejected() {
+        // This bundle panics hexane's decoder; the bounds refuse bundles before the probe.
+        let bundle = include_bytes!("../../../fuzz/regressions/document_load/bundle-delta-eof");
+        assert_eq!(
+            check(&sync_frame(message_carrying(bundle))),
+            Err(FrameRejected::TooCostly(ChunkRefused::Bundle))
+        );
     }
 
     #[test]
@@ -88,6 +118,15 @@ mod tests {
         assert_eq!(
             check(&sync_frame(data.to_vec())),
             Err(FrameRejected::Panics)
+        );
+    }
+
+    #[test]
+    fn a_message_carrying_the_fuzzers_huge_bundle_is_refused_before_anything_decodes_it() {
+        let bundle = include_bytes!("../../../fuzz/regressions/document_load/bundle-huge-run");
+        assert_eq!(
+            check(&sync_frame(message_carrying(bundle))),
+            Err(FrameRejected::TooCostly(ChunkRefused::Bundle))
         );
     }
 

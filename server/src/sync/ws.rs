@@ -40,7 +40,8 @@ pub enum FrameError {
     /// The connection's session ended (logout, revoked device, disabled user, changed role).
     #[error("the session of this sync connection ended")]
     Revoked,
-    /// A frame that would make automerge panic ([`super::frame_guard`]).
+    /// A frame that would cost too much to decode or make automerge panic
+    /// ([`super::frame_guard`]).
     #[error("a hostile sync frame: {0}")]
     Hostile(#[from] super::frame_guard::FrameRejected),
 }

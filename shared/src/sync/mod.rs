@@ -7,6 +7,7 @@
 //! - [`protocol`]: the CBOR wire messages (join, peer, request, sync, doc-unavailable, error);
 //! - [`storage_key`]: automerge-repo's storage key layout for the browser's IndexedDB;
 //! - [`backoff`]: reconnect delays;
+//! - [`chunk_bounds`]: what decoding received automerge chunks may cost, checked first;
 //! - [`status`]: what the UI shows;
 //! - [`client`]: [`SyncClient`], the sans-IO state machine that ties them together.
 //!
@@ -15,6 +16,7 @@
 //! `shared/tests/sync_simulation.rs`.
 
 pub mod backoff;
+pub mod chunk_bounds;
 pub mod client;
 pub mod ids;
 pub mod protocol;
@@ -22,6 +24,7 @@ pub mod status;
 pub mod storage_key;
 
 pub use backoff::{BackoffConfig, backoff_delay};
+pub use chunk_bounds::{ChunkBounds, ChunkRefused};
 pub use client::{ClientConfig, ClientError, Effect, Input, ManifestEntry, SyncClient};
 pub use ids::{BadDocumentId, DocumentId, PeerId};
 pub use protocol::{DecodeError, Message, PeerMetadata};

@@ -577,3 +577,29 @@ impl samod::Dialer for OnceDialer {
         })
     }
 }
+
+/// A client WebSocket as `tokio_tungstenite::connect_async` opens it.
+pub type ClientSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Waits up to `limit` for the server to close `socket` (a close frame, an error or the end of
+/// the stream; other frames are skipped) and says how long after `since` that was; `None` if it
+/// stayed open.
+pub async fn time_to_close(
+    socket: &mut ClientSocket,
+    since: std::time::Instant,
+    limit: std::time::Duration,
+) -> Option<std::time::Duration> {
+    use futures::StreamExt as _;
+    use tokio_tungstenite::tungstenite::Message;
+    tokio::time::timeout(limit, async {
+        loop {
+            match socket.next().await {
+                None | Some(Err(_) | Ok(Message::Close(_))) => return since.elapsed(),
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await
+    .ok()
+}

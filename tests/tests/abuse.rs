@@ -1,7 +1,7 @@
 //! Bad input on the sync socket: malformed CBOR, text frames and oversized frames close that
 //! connection, a flood of valid frames is slowed and then cut, and nobody else notices.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use automerge::transaction::Transactable as _;
 use futures::{SinkExt as _, StreamExt as _};
@@ -18,16 +18,8 @@ async fn server_closes_after(client: &ApiClient, frame: Message) -> anyhow::Resu
         // The server cut the connection while the frame was still being written.
         return Ok(true);
     }
-    let closed = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            match socket.next().await {
-                None | Some(Err(_) | Ok(Message::Close(_))) => return true,
-                Some(Ok(_)) => {}
-            }
-        }
-    })
-    .await;
-    Ok(closed.unwrap_or(false))
+    let closed = nimo_tests::time_to_close(&mut socket, Instant::now(), Duration::from_secs(5));
+    Ok(closed.await.is_some())
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@
 //! connection is closed, other peers keep syncing, the document it named keeps syncing, and the
 //! server answers.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use automerge::transaction::Transactable as _;
 use futures::{SinkExt as _, StreamExt as _};
@@ -151,14 +151,6 @@ async fn attack(
         data,
     };
     let _ = socket.send(Message::Binary(sync.encode().into())).await;
-    let closed = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            match socket.next().await {
-                None | Some(Err(_) | Ok(Message::Close(_))) => return true,
-                Some(Ok(_)) => {}
-            }
-        }
-    })
-    .await;
-    Ok(closed.unwrap_or(false))
+    let closed = nimo_tests::time_to_close(&mut socket, Instant::now(), Duration::from_secs(5));
+    Ok(closed.await.is_some())
 }

@@ -8,9 +8,8 @@ use futures::StreamExt as _;
 use nimo_server::accounts::Role;
 use nimo_tests::{ApiClient, TestServer};
 use reqwest::{Method, StatusCode};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite::Message};
 
-type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+type Socket = nimo_tests::ClientSocket;
 
 async fn open_socket(client: &ApiClient) -> anyhow::Result<Socket> {
     let (ticket, _) = client.ticket().await?;
@@ -22,24 +21,20 @@ async fn open_socket(client: &ApiClient) -> anyhow::Result<Socket> {
 /// `None` if it stayed open. The requirement is one second; the figure is printed, not asserted,
 /// because tests do not measure speed.
 async fn time_to_close(socket: &mut Socket, since: Instant) -> Option<Duration> {
-    time_to_close_within(socket, since, Duration::from_secs(5)).await
+    nimo_tests::time_to_close(socket, since, Duration::from_secs(5)).await
 }
 
-async fn time_to_close_within(
-    socket: &mut Socket,
-    since: Instant,
-    limit: Duration,
-) -> Option<Duration> {
-    tokio::time::timeout(limit, async {
-        loop {
-            match socket.next().await {
-                None | Some(Err(_) | Ok(Message::Close(_))) => return since.elapsed(),
-                Some(Ok(_)) => {}
-            }
-        }
-    })
-    .await
-    .ok()
+/// Both users' sessions were last seen 31 minutes ago (past the office's idle limit).
+async fn last_seen_31_minutes_ago(server: &TestServer) -> anyhow::Result<()> {
+    server
+        .state
+        .db
+        .call(|conn| -> Result<usize, nimo_server::db::DbError> {
+            let earlier = nimo_server::accounts::now_ms() - 31 * 60 * 1000;
+            Ok(conn.execute("UPDATE sessions SET last_seen_at = ?1", [earlier])?)
+        })
+        .await?;
+    Ok(())
 }
 
 async fn still_open(socket: &mut Socket) -> bool {
@@ -185,15 +180,7 @@ async fn office_sessions_end_after_30_idle_minutes_and_field_sessions_do_not() -
         status(&office, Method::GET, "/api/me").await?,
         StatusCode::OK
     );
-    // Both were last seen 31 minutes ago.
-    server
-        .state
-        .db
-        .call(|conn| -> Result<usize, nimo_server::db::DbError> {
-            let earlier = nimo_server::accounts::now_ms() - 31 * 60 * 1000;
-            Ok(conn.execute("UPDATE sessions SET last_seen_at = ?1", [earlier])?)
-        })
-        .await?;
+    last_seen_31_minutes_ago(&server).await?;
     assert_eq!(
         status(&office, Method::GET, "/api/me").await?,
         StatusCode::UNAUTHORIZED
@@ -216,18 +203,11 @@ async fn an_office_session_that_lapses_unused_closes_its_open_sync_socket() -> a
     let trainer = server.api_client("trainer").await?;
     let mut office_socket = open_socket(&office).await?;
     let mut trainer_socket = open_socket(&trainer).await?;
-    // Nobody presents either token again; both were last seen 31 minutes ago.
-    server
-        .state
-        .db
-        .call(|conn| -> Result<usize, nimo_server::db::DbError> {
-            let earlier = nimo_server::accounts::now_ms() - 31 * 60 * 1000;
-            Ok(conn.execute("UPDATE sessions SET last_seen_at = ?1", [earlier])?)
-        })
-        .await?;
+    // Nobody presents either token again.
+    last_seen_31_minutes_ago(&server).await?;
     // The server's own sweep, not a request, ends the office session.
     let sweep = nimo_server::session_expiry::SWEEP_EVERY;
-    let closed = time_to_close_within(
+    let closed = nimo_tests::time_to_close(
         &mut office_socket,
         Instant::now(),
         sweep + Duration::from_secs(5),

@@ -509,10 +509,15 @@ impl SamodPeer {
         let dialer = std::sync::Arc::new(OnceDialer {
             url: url::Url::parse(&self.url)?,
         });
+        // One retry, for a race inside samod 0.16's `Repo::dial` (the client side, which nimo's
+        // server does not use): it hands the dial to its IO loop before it records the dialer, so
+        // on a multi-threaded runtime the IO loop sometimes finds "no dialer registered" and
+        // gives up without connecting (a third of the attempts with two workers). Nothing was
+        // sent then, so the single-use ticket is still good for the retry.
         let backoff = samod::BackoffConfig {
             initial_delay: std::time::Duration::from_millis(10),
             max_delay: std::time::Duration::from_millis(10),
-            max_retries: Some(0),
+            max_retries: Some(1),
         };
         let handle = self.repo.dial(backoff, dialer)?;
         tokio::time::timeout(std::time::Duration::from_secs(10), handle.established())

@@ -351,3 +351,194 @@ async fn a_stored_session_is_projected_and_listed_in_the_manifest() -> anyhow::R
     assert_eq!(after, (3, 2));
     server.stop().await
 }
+
+/// A training session with `attendees` attendees, each checked in and all but the last
+/// completed: one change to create it, three per attendee (two for the last).
+fn session_with_roster(attendees: u8) -> anyhow::Result<automerge::Automerge> {
+    use nimo_shared::{
+        AttendeeId, DeviceId, Timestamp, doc,
+        records::{roster, training::*},
+    };
+    let at: Timestamp = "2025-06-01T10:00:00+09:00".parse()?;
+    let session = TrainingSession {
+        course: TrainingKind::KokoroSupporter,
+        audience: Some(Audience::Community),
+        scope: None,
+        host: Host::CoHosted("女川町".parse()?),
+        date: "2025-06-01".parse()?,
+        start: "10:00".parse()?,
+        end: "12:00".parse()?,
+        venue: "女川町まちなか交流館".into(),
+        venue_municipality: "女川町".parse()?,
+        trainers: ["講師 一郎".to_owned()].into(),
+        capacity: 40,
+        roster: Default::default(),
+    };
+    let mut document = doc::create(
+        &session,
+        DeviceId::from_random_bytes([7; 16]).actor_id(),
+        at,
+    )?;
+    let kana = [
+        "みやぎ はなこ",
+        "おながわ たろう",
+        "いしのまき じろう",
+        "けせんぬま さぶろう",
+        "とめ しろう",
+    ];
+    for (n, kana) in (0..attendees).zip(kana) {
+        let id = AttendeeId::from_random_bytes([n + 1; 16]);
+        let person = Person {
+            name: format!("参加者{n}"),
+            kana: kana.to_owned(),
+            affiliation: Affiliation::CommunityResident,
+            residence: Some("女川町".parse()?),
+            workplace: None,
+            birth_year: None,
+        };
+        roster::add_attendee(&mut document, id, person, at)?;
+        roster::check_in(&mut document, id, at, &"trainer-1".parse()?)?;
+        if n + 1 < attendees {
+            roster::mark_completed(&mut document, id, true, at)?;
+        }
+    }
+    Ok(document)
+}
+
+/// Every chunk row of `doc_id`: key and when it was last written.
+async fn chunk_rows(server: &TestServer, doc_id: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let doc_id = doc_id.to_owned();
+    Ok(server
+        .state
+        .db
+        .call(
+            move |conn| -> Result<Vec<(String, String)>, nimo_server::db::DbError> {
+                let mut statement = conn.prepare(
+                    "SELECT key, CAST(updated_at AS TEXT) FROM chunks WHERE doc_id = ?1 \
+                     ORDER BY key",
+                )?;
+                let rows = statement
+                    .query_map([doc_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(rows)
+            },
+        )
+        .await?)
+}
+
+/// The session's projected capacity, `None` before it is projected.
+async fn projected_capacity(server: &TestServer, doc_id: &str) -> anyhow::Result<Option<i64>> {
+    use rusqlite::OptionalExtension as _;
+    let doc_id = doc_id.to_owned();
+    Ok(server
+        .state
+        .db
+        .call(
+            move |conn| -> Result<Option<i64>, nimo_server::db::DbError> {
+                Ok(conn
+                    .query_row(
+                        "SELECT capacity FROM proj_sessions WHERE doc_id = ?1",
+                        [doc_id],
+                        |r| r.get(0),
+                    )
+                    .optional()?)
+            },
+        )
+        .await?)
+}
+
+/// A device reading a document the restarted server holds only on disk makes samod load it and
+/// write it back (every change, or one snapshot); nothing in it is new, so no chunk row may be
+/// rewritten and the report rows must stay as they are (a rewrite would restore the capacity
+/// this test scribbles over). A real change afterwards is still projected.
+async fn a_cold_read_rewrites_nothing(attendees: u8) -> anyhow::Result<()> {
+    let mut server = TestServer::start().await?;
+    for login in ["trainer", "colleague"] {
+        server
+            .add_user(login, Role::Trainer, Some("女川"), false)
+            .await?;
+    }
+    let trainer = server.api_client("trainer").await?;
+    let colleague = server.api_client("colleague").await?;
+    let document = session_with_roster(attendees)?;
+    let heads = hex_heads(&document);
+    let peer = samod_peer(&trainer).await?;
+    let handle = peer.create_doc(document).await?;
+    let doc_id = handle.document_id().to_string();
+    trainer.register(&doc_id, "training_session", &[]).await?;
+    peer.connect().await?;
+    assert!(trainer.wait_until_stored(&doc_id, &heads).await?);
+    for _ in 0..100 {
+        if projected_capacity(&server, &doc_id).await? == Some(40) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(projected_capacity(&server, &doc_id).await?, Some(40));
+    drop(peer);
+    // Stopping flushes samod's writes; whatever is on disk now is what a cold start finds.
+    server.stop_serving().await?;
+    let stored = chunk_rows(&server, &doc_id).await?;
+    assert!(!stored.is_empty());
+    server
+        .state
+        .db
+        .call(|conn| -> Result<usize, nimo_server::db::DbError> {
+            Ok(conn.execute("UPDATE proj_sessions SET capacity = -1", [])?)
+        })
+        .await?;
+
+    server.serve_again().await?;
+    let reader = samod_peer(&colleague).await?;
+    reader.connect().await?;
+    let found = reader
+        .find(&doc_id)
+        .await?
+        .expect("the colleague receives the session");
+    assert_eq!(found.with_document(|doc| hex_heads(doc)), heads);
+    drop(reader);
+    server.stop_serving().await?;
+    assert_eq!(
+        chunk_rows(&server, &doc_id).await?,
+        stored,
+        "reading a stored document rewrote its chunks"
+    );
+    assert_eq!(
+        projected_capacity(&server, &doc_id).await?,
+        Some(-1),
+        "reading a stored document rewrote its report rows"
+    );
+
+    // A real change is projected (and the whole row with it).
+    server.serve_again().await?;
+    let writer = samod_peer(&trainer).await?;
+    writer.connect().await?;
+    let handle = writer.find(&doc_id).await?.expect("the trainer's session");
+    handle.with_document(|doc| {
+        doc.transact(|tx| tx.put(automerge::ROOT, "venue", "女川町生涯学習センター"))
+            .map(drop)
+            .map_err(|failure| failure.error)
+    })?;
+    let changed = handle.with_document(|doc| hex_heads(doc));
+    assert!(trainer.wait_until_stored(&doc_id, &changed).await?);
+    for _ in 0..100 {
+        if projected_capacity(&server, &doc_id).await? == Some(40) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(projected_capacity(&server, &doc_id).await?, Some(40));
+    server.stop().await
+}
+
+#[tokio::test]
+async fn a_cold_read_of_a_document_stored_as_changes_rewrites_nothing() -> anyhow::Result<()> {
+    // Three changes: samod stores each as its own chunk.
+    a_cold_read_rewrites_nothing(1).await
+}
+
+#[tokio::test]
+async fn a_cold_read_of_a_document_stored_as_a_snapshot_rewrites_nothing() -> anyhow::Result<()> {
+    // Fifteen changes: more than ten, so samod stores one compacted snapshot.
+    a_cold_read_rewrites_nothing(5).await
+}

@@ -36,6 +36,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(5, "005_office.sql"),
     migration!(6, "006_security.sql"),
     migration!(7, "007_device_wipe.sql"),
+    migration!(8, "008_projected_heads.sql"),
 ];
 
 /// Applies every migration newer than the database's version.

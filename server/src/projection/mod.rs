@@ -3,7 +3,10 @@
 //! report tables, all in one transaction. The tables are derived and [`rebuild`] recreates them.
 //!
 //! Changes arrive as document ids from the chunk store. Bursts are coalesced: while one batch is
-//! projected, further writes to the same documents collapse into one more pass.
+//! projected, further writes to the same documents collapse into one more pass. A pass that
+//! finds the heads it projected last (`projected_heads`, migration 008: a compaction, or a
+//! write of chunks whose changes were already on disk) writes nothing, so it costs a load but no
+//! transaction and no fsync.
 
 mod tables;
 
@@ -54,8 +57,11 @@ pub fn spawn(
                 batch.insert(more);
             }
             for doc_id in batch {
-                if let Err(error) = project_one(&db, &store, &doc_id).await {
-                    tracing::error!(doc = %doc_id, %error, "projection failed; the document is stored, its report rows are stale until it changes or is rebuilt");
+                match project_one(&db, &store, &doc_id).await {
+                    Ok(pass) => tracing::debug!(doc = %doc_id, ?pass, "projection pass"),
+                    Err(error) => {
+                        tracing::error!(doc = %doc_id, %error, "projection failed; the document is stored, its report rows are stale until it changes or is rebuilt");
+                    }
                 }
                 let id = doc_id.clone();
                 match db
@@ -79,34 +85,75 @@ pub fn spawn(
     sender
 }
 
-/// Reads `doc_id` back from the chunks and refreshes its registry heads and report rows.
+/// What one projection pass did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pass {
+    /// The document has no chunk.
+    NotStored,
+    /// The document is not registered: nothing may see it, so nothing is projected.
+    NotRegistered,
+    /// The stored heads are the ones projected last: nothing was written.
+    Unchanged,
+    /// Its registry heads and report rows were rewritten.
+    Rewritten,
+}
+
+/// Reads `doc_id` back from the chunks and refreshes its registry heads and report rows, unless
+/// they were projected from these very heads already.
 pub async fn project_one(
     db: &Db,
     store: &SqliteChunkStore,
     doc_id: &str,
-) -> Result<(), ProjectionError> {
+) -> Result<Pass, ProjectionError> {
     let Some(doc) = store.load_document(doc_id).await? else {
-        return Ok(());
+        return Ok(Pass::NotStored);
     };
     let doc_id = doc_id.to_owned();
-    db.call(move |conn| -> Result<(), ProjectionError> {
+    db.call(move |conn| -> Result<Pass, ProjectionError> {
+        let heads: Vec<String> = doc.get_heads().iter().map(ToString::to_string).collect();
+        let heads_json = serde_json::to_string(&heads).unwrap_or_else(|_| "[]".to_owned());
+        // A read outside any transaction: an unchanged document costs no write and no fsync.
+        if projected_heads(conn, &doc_id)?.as_deref() == Some(heads_json.as_str()) {
+            return Ok(Pass::Unchanged);
+        }
         let tx = conn.transaction()?;
-        write(&tx, &doc_id, &doc)?;
+        let pass = write(&tx, &doc_id, &doc, &heads, &heads_json)?;
         tx.commit()?;
-        Ok(())
+        Ok(pass)
     })
     .await
 }
 
-fn write(conn: &rusqlite::Connection, doc_id: &str, doc: &Automerge) -> rusqlite::Result<()> {
-    let heads: Vec<String> = doc.get_heads().iter().map(ToString::to_string).collect();
-    if !registry::set_heads(conn, doc_id, &heads, now_ms())?
+/// The heads (as the registry's JSON) `doc_id`'s report rows were last projected from.
+fn projected_heads(conn: &rusqlite::Connection, doc_id: &str) -> rusqlite::Result<Option<String>> {
+    use rusqlite::OptionalExtension as _;
+    conn.query_row(
+        "SELECT heads FROM projected_heads WHERE doc_id = ?1",
+        [doc_id],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+fn write(
+    conn: &rusqlite::Connection,
+    doc_id: &str,
+    doc: &Automerge,
+    heads: &[String],
+    heads_json: &str,
+) -> rusqlite::Result<Pass> {
+    if !registry::set_heads(conn, doc_id, heads, now_ms())?
         && registry_kind(conn, doc_id)?.is_none()
     {
-        // Not registered: nothing may see it, so nothing is projected.
-        return Ok(());
+        return Ok(Pass::NotRegistered);
     }
-    tables::replace(conn, doc_id, doc)
+    tables::replace(conn, doc_id, doc)?;
+    conn.execute(
+        "INSERT INTO projected_heads (doc_id, heads) VALUES (?1, ?2) \
+         ON CONFLICT (doc_id) DO UPDATE SET heads = excluded.heads",
+        rusqlite::params![doc_id, heads_json],
+    )?;
+    Ok(Pass::Rewritten)
 }
 
 fn registry_kind(conn: &rusqlite::Connection, doc_id: &str) -> rusqlite::Result<Option<String>> {
@@ -145,6 +192,7 @@ pub async fn rebuild(db: &Db, store: &SqliteChunkStore) -> Result<usize, Project
     let ids: Vec<String> = db
         .call(|conn| -> Result<Vec<String>, ProjectionError> {
             tables::clear(conn)?;
+            conn.execute("DELETE FROM projected_heads", [])?;
             let mut statement =
                 conn.prepare("SELECT id FROM documents WHERE deleted_at IS NULL")?;
             let ids = statement
@@ -162,4 +210,127 @@ pub async fn rebuild(db: &Db, store: &SqliteChunkStore) -> Result<usize, Project
     })
     .await?;
     Ok(ids.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use automerge::{ROOT, transaction::Transactable as _};
+    use nimo_shared::{
+        DeviceId, Timestamp, doc,
+        records::training::{Audience, Host, TrainingKind, TrainingSession},
+        storage::StorageKey,
+    };
+
+    use super::*;
+    use crate::{access::DocKind, db::DbError};
+
+    const DOC: &str = "2Ry5r1qC3HqXEYkmsn5D9tNTHZWm";
+
+    fn session() -> Automerge {
+        let at: Timestamp = "2025-06-01T10:00:00+09:00".parse().expect("time");
+        let session = TrainingSession {
+            course: TrainingKind::KokoroSupporter,
+            audience: Some(Audience::Community),
+            scope: None,
+            host: Host::CoHosted("女川町".parse().expect("municipality")),
+            date: "2025-06-01".parse().expect("date"),
+            start: "10:00".parse().expect("start"),
+            end: "12:00".parse().expect("end"),
+            venue: "女川町まちなか交流館".into(),
+            venue_municipality: "女川町".parse().expect("municipality"),
+            trainers: ["講師 一郎".to_owned()].into(),
+            capacity: 40,
+            roster: Default::default(),
+        };
+        doc::create(
+            &session,
+            DeviceId::from_random_bytes([7; 16]).actor_id(),
+            at,
+        )
+        .expect("session document")
+    }
+
+    async fn capacity(db: &Db) -> Option<i64> {
+        db.call(|conn| -> Result<Option<i64>, DbError> {
+            use rusqlite::OptionalExtension as _;
+            Ok(conn
+                .query_row("SELECT capacity FROM proj_sessions", [], |r| r.get(0))
+                .optional()?)
+        })
+        .await
+        .expect("capacity")
+    }
+
+    /// The rows are scribbled over after the first pass: only a pass that rewrites them brings
+    /// the projected capacity back.
+    #[tokio::test]
+    async fn a_pass_over_the_heads_projected_last_writes_nothing_and_a_change_is_projected() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open_in(dir.path()).expect("open");
+        let store = SqliteChunkStore::open(db.path()).expect("store");
+        db.call(|conn| -> Result<bool, DbError> {
+            // Users are not this test's subject.
+            conn.pragma_update(None, "foreign_keys", "OFF")?;
+            Ok(registry::register(
+                conn,
+                DOC,
+                DocKind::TrainingSession,
+                None,
+                "u",
+                &[],
+                1,
+            )?)
+        })
+        .await
+        .expect("register");
+        let mut document = session();
+        let put = |key: StorageKey, bytes: Vec<u8>| {
+            let store = store.clone();
+            async move { store.put(key, bytes).await.expect("put") }
+        };
+        put(
+            StorageKey::incremental(DOC, "first").expect("key"),
+            document.save(),
+        )
+        .await;
+        let scribble = || {
+            db.call(|conn| -> Result<usize, DbError> {
+                Ok(conn.execute("UPDATE proj_sessions SET capacity = -1", [])?)
+            })
+        };
+
+        let first = project_one(&db, &store, DOC).await.expect("project");
+        assert_eq!(first, Pass::Rewritten);
+        assert_eq!(capacity(&db).await, Some(40));
+        scribble().await.expect("scribble");
+
+        // A compaction: the same changes again, under another key.
+        put(
+            StorageKey::snapshot(DOC, "compacted").expect("key"),
+            document.save(),
+        )
+        .await;
+        let again = project_one(&db, &store, DOC).await.expect("project");
+        assert_eq!(again, Pass::Unchanged);
+        assert_eq!(capacity(&db).await, Some(-1), "the rows were not rewritten");
+
+        // A real change.
+        let before = document.get_heads();
+        document
+            .transact(|tx| tx.put(ROOT, "venue", "女川町生涯学習センター"))
+            .expect("change");
+        put(
+            StorageKey::incremental(DOC, "second").expect("key"),
+            document.save_after(&before),
+        )
+        .await;
+        let changed = project_one(&db, &store, DOC).await.expect("project");
+        assert_eq!(changed, Pass::Rewritten);
+        assert_eq!(capacity(&db).await, Some(40));
+
+        // A rebuild forgets what was projected and writes every row again.
+        scribble().await.expect("scribble");
+        assert_eq!(rebuild(&db, &store).await.expect("rebuild"), 1);
+        assert_eq!(capacity(&db).await, Some(40));
+    }
 }

@@ -58,24 +58,28 @@ fn next_delay(delay: Duration) -> Duration {
     (delay * 2).min(MAX_DELAY)
 }
 
-/// Runs a write until it succeeds (or fails in a way retrying cannot fix).
-async fn write_until_stored<F, Fut>(operation: &'static str, key: &StorageKey, mut write: F)
+/// Runs a write until it succeeds (or fails in a way retrying cannot fix, then `None`).
+async fn write_until_stored<T, F, Fut>(
+    operation: &'static str,
+    key: &StorageKey,
+    mut write: F,
+) -> Option<T>
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<(), StoreError>>,
+    Fut: Future<Output = Result<T, StoreError>>,
 {
     let mut delay = FIRST_DELAY;
     for attempt in 1_u64.. {
         match write().await {
-            Ok(()) => {
+            Ok(done) => {
                 if attempt > 1 {
                     tracing::warn!(%key, operation, attempt, "chunk write succeeded after retrying");
                 }
-                return;
+                return Some(done);
             }
             Err(error) if !is_transient(&error) => {
                 tracing::error!(%key, operation, %error, "chunk write refused; not retrying");
-                return;
+                return None;
             }
             Err(error) => {
                 tracing::error!(
@@ -92,6 +96,7 @@ where
             }
         }
     }
+    None
 }
 
 /// Runs a load a few times; after the last failure logs it and answers `None`.
@@ -165,11 +170,15 @@ impl Storage for SqliteChunkStore {
         let store = self.clone();
         async move {
             let Some(key) = from_samod(&key) else { return };
-            write_until_stored("put", &key, || {
-                SqliteChunkStore::put(&store, key.clone(), data.clone())
+            // samod puts what it loaded back when it loads a document; bytes already stored
+            // under the key are neither written again nor projected again.
+            let wrote = write_until_stored("put", &key, || {
+                SqliteChunkStore::put_unless_stored(&store, key.clone(), data.clone())
             })
             .await;
-            store.written(&key);
+            if wrote == Some(true) {
+                store.written(&key);
+            }
         }
     }
 
@@ -177,7 +186,8 @@ impl Storage for SqliteChunkStore {
         let store = self.clone();
         async move {
             let Some(key) = from_samod(&key) else { return };
-            write_until_stored("delete", &key, || SqliteChunkStore::delete(&store, &key)).await;
+            let _deleted =
+                write_until_stored("delete", &key, || SqliteChunkStore::delete(&store, &key)).await;
         }
     }
 }
@@ -208,6 +218,39 @@ mod tests {
         assert_eq!(range, HashMap::from([(key.clone(), vec![1, 2])]));
         Storage::delete(&store, key.clone()).await;
         assert_eq!(Storage::load(&store, key).await, None);
+    }
+
+    #[tokio::test]
+    async fn putting_the_bytes_already_stored_writes_nothing_and_tells_nobody() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteChunkStore::open(&dir.path().join("db")).expect("open");
+        let (listener, mut written) = tokio::sync::mpsc::unbounded_channel();
+        store.notify_writes_to(listener);
+        let key = samod_key(&["doc1", "snapshot", "h"]);
+        let stored_at = || {
+            store.call(|conn| {
+                conn.query_row("SELECT rowid, updated_at FROM chunks", [], |row| {
+                    Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+                })
+                .map_err(sql_error)
+            })
+        };
+
+        Storage::put(&store, key.clone(), vec![1, 2, 3]).await;
+        assert_eq!(written.try_recv().ok().as_deref(), Some("doc1"));
+        let first = stored_at().await.expect("stored");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        Storage::put(&store, key.clone(), vec![1, 2, 3]).await;
+        assert!(
+            written.try_recv().is_err(),
+            "the same bytes again are not news"
+        );
+        assert_eq!(stored_at().await.expect("stored"), first, "not rewritten");
+
+        Storage::put(&store, key.clone(), vec![4]).await;
+        assert_eq!(written.try_recv().ok().as_deref(), Some("doc1"));
+        assert_eq!(Storage::load(&store, key).await, Some(vec![4]));
+        assert_ne!(stored_at().await.expect("stored"), first);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

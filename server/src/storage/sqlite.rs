@@ -157,6 +157,38 @@ impl SqliteChunkStore {
             .await
     }
 
+    /// Stores `bytes` under `key` unless exactly these bytes are there already; returns whether
+    /// it wrote. samod writes a document back whole when it loads one (its record of what is on
+    /// disk starts empty), so a device *reading* a stored document would otherwise rewrite every
+    /// chunk of it, with an fsync and a projection pass each. Keys are content addresses (a
+    /// change hash, a hash of the snapshot's heads), so the same key almost always means the same
+    /// bytes; the bytes are compared anyway, so a differing write is never skipped.
+    pub async fn put_unless_stored(
+        &self,
+        key: StorageKey,
+        bytes: Vec<u8>,
+    ) -> Result<bool, StoreError> {
+        if key.is_empty() {
+            return Err(StoreError::EmptyKey);
+        }
+        self.call(move |conn| {
+            let stored: Option<bool> = conn
+                .query_row(
+                    "SELECT data = ?2 FROM chunks WHERE key = ?1",
+                    params![key.joined(), bytes],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(sql_error)?;
+            if stored == Some(true) {
+                return Ok(false);
+            }
+            upsert(conn, &key, &bytes, now_ms())?;
+            Ok(true)
+        })
+        .await
+    }
+
     /// Removes the chunk under exactly `key`; a missing key is not an error.
     pub async fn delete(&self, key: &StorageKey) -> Result<(), StoreError> {
         let joined = key.joined();

@@ -310,7 +310,8 @@ pub fn run(root: &Path, args: &BenchArgs) -> anyhow::Result<()> {
             )
         );
         let mut lines = Vec::new();
-        if ctx.reference.is_some() {
+        let workloads = ["W1", "W2", "W3"].iter().any(|w| only(w));
+        if ctx.reference.is_some() && workloads {
             reference::build_corpus(&ctx)?;
             if only("W1") {
                 lines.push(w1::compare(&ctx).await);

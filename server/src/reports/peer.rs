@@ -32,7 +32,8 @@ pub struct PeerFigures {
 /// The figures for `year`.
 pub fn figures(conn: &Connection, year: FiscalYear) -> rusqlite::Result<PeerFigures> {
     let reiwa = year.reiwa_number();
-    let first = people::first_completions(conn, TrainingKind::PeerSupporter)?;
+    let first =
+        people::first_completions(conn, TrainingKind::PeerSupporter, people::Places::Merged)?;
     let (_, trained) = people::by_district(&first, year);
     let (municipalities, service_offices) = conn.query_row(
         "SELECT COUNT(DISTINCT g.municipality), \

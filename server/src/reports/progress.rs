@@ -28,7 +28,7 @@ struct Actuals {
 impl Actuals {
     fn gather(conn: &Connection, year: FiscalYear) -> rusqlite::Result<Actuals> {
         let cumulative = |course| -> rusqlite::Result<i64> {
-            let first = people::first_completions(conn, course)?;
+            let first = people::first_completions(conn, course, people::Places::Merged)?;
             Ok(people::by_district(&first, year).1.cumulative)
         };
         Ok(Actuals {

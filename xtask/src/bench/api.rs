@@ -26,16 +26,51 @@ pub struct Ticket {
 impl NimoApi {
     /// Logs the benchmark trainer in at `http://127.0.0.1:{port}`.
     pub async fn login(port: u16) -> anyhow::Result<Self> {
+        Self::login_as(port, NIMO_LOGIN, NIMO_PASSWORD).await
+    }
+
+    /// Logs `login` in at `http://127.0.0.1:{port}`. A role that needs a second factor (office
+    /// staff) is enrolled at its first login, as a person with an authenticator app would be:
+    /// the server's secret, the current code.
+    pub async fn login_as(port: u16, login: &str, password: &str) -> anyhow::Result<Self> {
         let base = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::new();
-        let answer: Value = http
+        let response = http
             .post(format!("{base}/api/login"))
-            .json(&json!({ "login": NIMO_LOGIN, "password": NIMO_PASSWORD, "client": "api" }))
+            .json(&json!({ "login": login, "password": password, "client": "api" }))
             .send()
-            .await?
-            .error_for_status()?
-            .json()
             .await?;
+        let status = response.status();
+        let mut answer: Value = response.json().await?;
+        if status == reqwest::StatusCode::UNAUTHORIZED && answer["code"] == "mfa_enrolment_required"
+        {
+            let challenge = answer["challenge"]
+                .as_str()
+                .context("no challenge")?
+                .to_owned();
+            let enrolment: Value = http
+                .post(format!("{base}/api/login/mfa/enrol"))
+                .json(&json!({ "challenge": challenge }))
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            let secret = enrolment["secret"].as_str().context("no secret")?;
+            answer = http
+                .post(format!("{base}/api/login/mfa"))
+                .json(&json!({ "challenge": challenge, "code": totp_now(secret)? }))
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+        } else {
+            anyhow::ensure!(
+                status.is_success(),
+                "login of {login} refused: {status} {answer}"
+            );
+        }
         let token = answer["token"]
             .as_str()
             .with_context(|| format!("no token in {answer}"))?
@@ -119,4 +154,39 @@ impl NimoApi {
             .json()
             .await?)
     }
+}
+
+/// The current RFC 6238 code (HMAC-SHA1, 30 s steps, 6 digits) of a base32 secret.
+fn totp_now(secret_base32: &str) -> anyhow::Result<String> {
+    use hmac::{Hmac, Mac as _};
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut secret = Vec::new();
+    let (mut buffer, mut bits) = (0u32, 0);
+    for c in secret_base32.bytes().filter(|c| *c != b'=') {
+        let value = ALPHABET
+            .iter()
+            .position(|&a| a == c.to_ascii_uppercase())
+            .context("the TOTP secret is not base32")?;
+        buffer = (buffer << 5) | u32::try_from(value)?;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            secret.push(u8::try_from((buffer >> bits) & 0xff)?);
+        }
+    }
+    let step = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs()
+        / 30;
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(&secret)?;
+    mac.update(&step.to_be_bytes());
+    let digest = mac.finalize().into_bytes();
+    let offset = usize::from(digest[19] & 0x0f);
+    let code = u32::from_be_bytes([
+        digest[offset] & 0x7f,
+        digest[offset + 1],
+        digest[offset + 2],
+        digest[offset + 3],
+    ]) % 1_000_000;
+    Ok(format!("{code:06}"))
 }

@@ -64,10 +64,29 @@ pub const NIMO_PASSWORD: &str = "bench password, not a secret";
 
 /// Creates the benchmark trainer in a fresh data directory (before the server starts).
 pub async fn nimo_add_user(binary: &Path, data_dir: &Path) -> anyhow::Result<()> {
+    nimo_add_user_as(binary, data_dir, NIMO_LOGIN, "trainer", Some(NIMO_TEAM)).await
+}
+
+/// Creates user `login` with `role` (and `team`) and the benchmark password, while no server
+/// runs on `data_dir`.
+pub async fn nimo_add_user_as(
+    binary: &Path,
+    data_dir: &Path,
+    login: &str,
+    role: &str,
+    team: Option<&str>,
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(data_dir)?;
-    let mut child = Command::new(binary)
-        .args(["user", "add", "--login", NIMO_LOGIN, "--name", NIMO_LOGIN])
-        .args(["--role", "trainer", "--team", NIMO_TEAM, "--password-stdin"])
+    let mut command = Command::new(binary);
+    command
+        .args([
+            "user", "add", "--login", login, "--name", login, "--role", role,
+        ])
+        .arg("--password-stdin");
+    if let Some(team) = team {
+        command.args(["--team", team]);
+    }
+    let mut child = command
         .arg("--data-dir")
         .arg(data_dir)
         .env("NIMO_LOG", "warn")

@@ -163,6 +163,10 @@ impl SqliteChunkStore {
     /// chunk of it, with an fsync and a projection pass each. Keys are content addresses (a
     /// change hash, a hash of the snapshot's heads), so the same key almost always means the same
     /// bytes; the bytes are compared anyway, so a differing write is never skipped.
+    ///
+    /// Nor does it write a chunk of an erased document (a visit case past its retention,
+    /// `visits::erasure`): samod may still hold the document in memory, and a later compaction
+    /// of it must not bring back what was erased.
     pub async fn put_unless_stored(
         &self,
         key: StorageKey,
@@ -172,7 +176,23 @@ impl SqliteChunkStore {
             return Err(StoreError::EmptyKey);
         }
         self.call(move |conn| {
-            let stored: Option<bool> = conn
+            // One transaction, so an erasure committed by another connection cannot fall between
+            // the check and the write.
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(sql_error)?;
+            let erased: bool = tx
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM documents WHERE id = ?1 AND deleted_at IS NOT NULL)",
+                    [key.document_id().unwrap_or_default()],
+                    |row| row.get(0),
+                )
+                .map_err(sql_error)?;
+            if erased {
+                tracing::warn!(key = %key.joined(), "not writing a chunk of an erased document");
+                return Ok(false);
+            }
+            let stored: Option<bool> = tx
                 .query_row(
                     "SELECT data = ?2 FROM chunks WHERE key = ?1",
                     params![key.joined(), bytes],
@@ -183,7 +203,8 @@ impl SqliteChunkStore {
             if stored == Some(true) {
                 return Ok(false);
             }
-            upsert(conn, &key, &bytes, now_ms())?;
+            upsert(&tx, &key, &bytes, now_ms())?;
+            tx.commit().map_err(sql_error)?;
             Ok(true)
         })
         .await

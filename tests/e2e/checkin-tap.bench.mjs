@@ -13,7 +13,8 @@
 // same strict durability, timed from the put to `complete`, as the floor of the figure.
 //
 // Environment: NIMO_SERVER_BIN, NIMO_DIST_DIR, NIMO_CHROMIUM (as the browser tests), TAPS,
-// ROSTER, and NIMO_BENCH_PROFILE (optional: a path where a CPU profile of the taps is written).
+// ROSTER, NIMO_BENCH_PROFILE (optional: a path where a CPU profile of the taps is written) and
+// OFFLINE=1 (optional: the server is stopped before the taps).
 // Prints `RESULT {json}`: counts and milliseconds only, never a name.
 import { writeFile } from "node:fs/promises";
 import { addUser, launchBrowser, removeDir, startServer, tempDir } from "./lib/harness.mjs";
@@ -21,6 +22,7 @@ import { addUser, launchBrowser, removeDir, startServer, tempDir } from "./lib/h
 const TAPS = Number(process.env.TAPS ?? 200);
 const ROSTER = Number(process.env.ROSTER ?? 500);
 const PROFILE = process.env.NIMO_BENCH_PROFILE;
+const OFFLINE = process.env.OFFLINE === "1";
 const LOGIN = "bench-trainer";
 const PASSWORD = "bench-checkin-passphrase";
 /** The pause after a durable tap before the next one (the server's acknowledgement lands). */
@@ -172,6 +174,12 @@ async function main() {
     await page.getByText(/に同期済み$/).waitFor({ timeout: 60_000 });
     await page.waitForTimeout(500);
 
+    // OFFLINE=1: the server stops before the taps (a trainer without a connection), which
+    // leaves out the acknowledgements the page handles between a tap and its durable point.
+    if (OFFLINE) {
+      await server.stop();
+      await page.getByText(/オフライン|接続できません|未接続/).first().waitFor({ timeout: 30_000 }).catch(() => {});
+    }
     const cdp = PROFILE ? await browser.context.newCDPSession(page) : null;
     if (cdp) {
       await cdp.send("Profiler.enable");
@@ -247,6 +255,7 @@ async function main() {
     const result = {
       taps: TAPS,
       roster: ROSTER,
+      offline: OFFLINE,
       tap_seconds: tapSeconds,
       durable: summary(durable),
       edit: summary(edit),

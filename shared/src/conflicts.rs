@@ -2,14 +2,15 @@
 //!
 //! When two devices set the same field offline (one marks an attendee 修了, the other not),
 //! Automerge keeps both values after the merge and picks a deterministic winner for plain reads.
-//! [`conflicts`] lists every field that holds more than one value, via `ReadDoc::get_all`, so the
+//! [`conflicts`] lists every field that holds more than one value (one pass over each map, which
+//! flags them; `ReadDoc::get_all` for their values), so the
 //! app can ask a person which is right; [`resolve`] writes the chosen value back as a normal
 //! change, after which every replica that receives it sees one value again.
 
 use std::fmt;
 
 use automerge::transaction::{CommitOptions, Transactable};
-use automerge::{Automerge, ObjId, ObjType, ReadDoc, ScalarValue, Value};
+use automerge::{Automerge, ObjId, ObjType, ReadDoc, ScalarValue, Value, ValueRef};
 
 use crate::doc::object_at;
 use crate::errors::DocError;
@@ -78,13 +79,22 @@ pub fn conflicts(doc: &impl ReadDoc) -> Vec<Conflict> {
     found
 }
 
+/// The conflicted fields inside the map `obj`, which sits at `path` (its keys from the root).
+pub fn conflicts_in(doc: &impl ReadDoc, obj: &ObjId, mut path: Vec<String>) -> Vec<Conflict> {
+    let mut found = Vec::new();
+    collect(doc, obj, &mut path, &mut found);
+    found
+}
+
 fn collect(doc: &impl ReadDoc, obj: &ObjId, path: &mut Vec<String>, found: &mut Vec<Conflict>) {
-    for key in doc.keys(obj) {
-        let Ok(values) = doc.get_all(obj, key.as_str()) else {
-            continue;
-        };
-        path.push(key);
-        if values.len() > 1 {
+    // One pass over the map, which flags the conflicted keys: asking `get_all` for every key
+    // instead cost ~1 ms per attendee in the browser (a 500-person roster: ~0.3 s per tap).
+    for item in doc.map_range(obj, ..) {
+        path.push(item.key.to_string());
+        if item.conflict
+            && let Ok(values) = doc.get_all(obj, item.key.as_ref())
+            && values.len() > 1
+        {
             // `get_all` orders values by operation id; the winner (what `get` returns) is last.
             let values = values
                 .iter()
@@ -99,10 +109,9 @@ fn collect(doc: &impl ReadDoc, obj: &ObjId, path: &mut Vec<String>, found: &mut 
                 values,
             });
         }
-        if let Some((Value::Object(ObjType::Map | ObjType::Table), child)) =
-            values.into_iter().last()
-        {
-            collect(doc, &child, path, found);
+        // The winner's object, as a plain read would see it.
+        if let ValueRef::Object(ObjType::Map | ObjType::Table) = item.value {
+            collect(doc, &item.id(), path, found);
         }
         path.pop();
     }

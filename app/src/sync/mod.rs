@@ -11,6 +11,7 @@
 //! - [`training`]: reading and changing training sessions.
 //! - [`visits`]: reading and changing visit cases.
 //! - [`wipe`]: a lost device's wipe after its last upload.
+//! - [`timing`]: a tap's time until its change is durable (User Timing measures).
 //! - [`Signals`]: what the UI reads.
 
 mod account;
@@ -22,6 +23,7 @@ pub mod net;
 mod records;
 pub mod rng;
 pub mod status;
+mod timing;
 mod training;
 pub mod visits;
 mod wipe;
@@ -39,6 +41,7 @@ pub use account::{
     Enrolment, LoginStep, SessionInfo, boot, enrol_second_factor, finish_second_factor, login,
 };
 pub use logout::logout;
+pub use timing::timed_tap;
 pub use training::{
     Mark, add_attendee, add_walk_in, check_in, create_session, import_roster, resolve_conflict,
     session_conflicts, set_mark, training_session, training_sessions, undo_check_in,

@@ -1,9 +1,12 @@
 //! Training sessions on this device: reading them and every change a trainer makes.
 
+use std::cell::RefCell;
+
 use automerge::ScalarValue;
 use leptos::prelude::*;
 use nimo_shared::conflicts::{self, Conflict};
 use nimo_shared::records::roster;
+use nimo_shared::records::session_view::SessionView;
 use nimo_shared::records::training::{Person, TrainingSession};
 use nimo_shared::sync::DocumentId;
 use nimo_shared::{AttendeeId, DocKind, UserId, doc};
@@ -32,10 +35,38 @@ pub fn training_sessions() -> Vec<(DocumentId, TrainingSession)> {
     sessions
 }
 
+thread_local! {
+    /// The session last shown, kept read change by change: a check-in reads its roster entry
+    /// again, not the whole roster.
+    static SHOWN: RefCell<Option<(DocumentId, SessionView)>> = const { RefCell::new(None) };
+}
+
+/// `f` on the view of `doc_id`, brought up to date with the document on this device.
+fn with_view<R>(doc_id: DocumentId, f: impl FnOnce(&SessionView) -> R) -> Option<R> {
+    with_driver(|d| {
+        let document = d.client.doc(&doc_id)?;
+        if doc::kind_of(document) != Some(DocKind::TrainingSession) {
+            return None;
+        }
+        SHOWN.with(|cell| {
+            let mut shown = cell.borrow_mut();
+            let fresh = match shown.as_mut() {
+                Some((id, view)) if *id == doc_id => view.refresh(document).is_ok(),
+                _ => false,
+            };
+            if !fresh {
+                *shown = SessionView::load(document).ok().map(|view| (doc_id, view));
+            }
+            shown.as_ref().map(|(_, view)| f(view))
+        })
+    })
+    .flatten()
+}
+
 /// One training session, if it is on this device.
 pub fn training_session(doc_id: DocumentId) -> Option<TrainingSession> {
     signals().docs_version.track();
-    with_driver(|d| doc::hydrate(d.client.doc(&doc_id)?).ok()).flatten()
+    with_view(doc_id, |view| view.session().clone())
 }
 
 /// Creates a training session's document; it is registered with the server before it syncs.
@@ -145,9 +176,7 @@ pub fn withdraw_attendee(doc_id: DocumentId, attendee: AttendeeId) -> Result<(),
 /// Every field of a session that holds competing values after a merge.
 pub fn session_conflicts(doc_id: DocumentId) -> Vec<Conflict> {
     signals().docs_version.track();
-    with_driver(|d| d.client.doc(&doc_id).map(conflicts::conflicts))
-        .flatten()
-        .unwrap_or_default()
+    with_view(doc_id, |view| view.conflicts().to_vec()).unwrap_or_default()
 }
 
 /// Settles a conflicted field on `chosen`, written as a normal change by this device.

@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 
 use nimo_shared::storage::{ChunkStore as _, StorageKey as ChunkKey};
 
-use super::{driver, signals};
+use super::{driver, signals, timing};
 
 /// One write.
 pub(super) enum Write {
@@ -30,10 +30,20 @@ pub(super) enum Write {
     DropDocument(nimo_shared::sync::DocumentId),
 }
 
+/// A write in the queue.
+struct Queued {
+    write: Write,
+    /// The tap whose change this write carries, timed until it is durable
+    /// ([`timing::TAP_TO_DURABLE`]).
+    tapped_at: Option<f64>,
+}
+
 #[derive(Default)]
 struct Queue {
-    pending: VecDeque<Write>,
+    pending: VecDeque<Queued>,
     draining: bool,
+    /// Writes ever queued (to find the ones an edit queued).
+    enqueued: u64,
 }
 
 thread_local! {
@@ -47,7 +57,11 @@ const MAX_RETRY_MS: u64 = 30_000;
 pub(super) fn enqueue(write: Write) {
     let start = QUEUE.with(|cell| {
         let mut queue = cell.borrow_mut();
-        queue.pending.push_back(write);
+        queue.pending.push_back(Queued {
+            write,
+            tapped_at: None,
+        });
+        queue.enqueued += 1;
         let start = !queue.draining;
         queue.draining = true;
         start
@@ -66,6 +80,32 @@ pub(super) fn enqueue_value<T: serde::Serialize>(key: String, value: &T) {
     }
 }
 
+/// How many writes have ever been queued.
+pub(super) fn enqueued_total() -> u64 {
+    QUEUE.with(|cell| cell.borrow().enqueued)
+}
+
+/// Times the tap at `tapped_at` until the last chunk write queued since [`enqueued_total`]
+/// read `since` is on disk: that write carries the tap's change (a compaction's snapshot
+/// includes it), and the queue keeps order, so every earlier write is on disk by then. The
+/// writes are still queued: the drain only starts on a later task.
+pub(super) fn measure_when_durable(since: u64, tapped_at: f64) {
+    QUEUE.with(|cell| {
+        let mut queue = cell.borrow_mut();
+        let new = usize::try_from(queue.enqueued.saturating_sub(since)).unwrap_or(usize::MAX);
+        let skip = queue.pending.len().saturating_sub(new);
+        if let Some(carrier) = queue
+            .pending
+            .iter_mut()
+            .skip(skip)
+            .rev()
+            .find(|queued| matches!(queued.write, Write::Chunks { .. }))
+        {
+            carrier.tapped_at = Some(tapped_at);
+        }
+    });
+}
+
 /// How many writes are not on disk yet.
 pub(super) fn pending() -> usize {
     QUEUE.with(|cell| cell.borrow().pending.len())
@@ -78,18 +118,21 @@ fn report_pending() {
 async fn drain() {
     let mut failures: u32 = 0;
     loop {
-        let Some(write) = QUEUE.with(|cell| cell.borrow_mut().pending.pop_front()) else {
+        let Some(queued) = QUEUE.with(|cell| cell.borrow_mut().pending.pop_front()) else {
             QUEUE.with(|cell| cell.borrow_mut().draining = false);
             return;
         };
-        match perform(&write).await {
+        match perform(&queued.write).await {
             Ok(()) => {
+                if let Some(tapped_at) = queued.tapped_at {
+                    timing::measure(timing::TAP_TO_DURABLE, tapped_at);
+                }
                 failures = 0;
                 signals().storage_error.set(None);
                 report_pending();
             }
             Err(error) => {
-                QUEUE.with(|cell| cell.borrow_mut().pending.push_front(write));
+                QUEUE.with(|cell| cell.borrow_mut().pending.push_front(queued));
                 failures = failures.saturating_add(1);
                 driver::log_warn(&format!("sync: a local write failed ({failures}): {error}"));
                 signals().storage_error.set(Some(format!(

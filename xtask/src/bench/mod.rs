@@ -9,6 +9,7 @@
 //! nimo is reached through [`proxy::TicketProxy`]. Working data goes to `<target>/bench/work`.
 
 mod api;
+mod checkin;
 mod ingest;
 mod load;
 mod node;
@@ -54,7 +55,7 @@ pub struct BenchArgs {
     #[arg(long)]
     runs: Option<usize>,
     /// Which parts to run: W1, W2, W3, limits (comma-separated); or single limits: reconnect,
-    /// ingest, report, shell.
+    /// ingest, report, shell, checkin (the browser's check-in tap; `limits` includes it).
     #[arg(long, value_delimiter = ',')]
     only: Option<Vec<String>>,
     /// Measure the release server even in the smoke version.
@@ -310,8 +311,7 @@ pub fn run(root: &Path, args: &BenchArgs) -> anyhow::Result<()> {
             )
         );
         let mut lines = Vec::new();
-        let workloads = ["W1", "W2", "W3"].iter().any(|w| only(w));
-        if ctx.reference.is_some() && workloads {
+        if ctx.reference.is_some() && ["W1", "W2", "W3"].into_iter().any(only) {
             reference::build_corpus(&ctx)?;
             if only("W1") {
                 lines.push(w1::compare(&ctx).await);
@@ -338,6 +338,14 @@ pub fn run(root: &Path, args: &BenchArgs) -> anyhow::Result<()> {
                 println!("{line}");
                 lines.push(line);
             }
+        }
+        if only("limits") || only("checkin") {
+            let line = match checkin::measure(&ctx, root).await {
+                Ok(line) => line,
+                Err(error) => format!("check-in tap: failed: {error:#}"),
+            };
+            println!("{line}");
+            lines.push(line);
         }
         println!(
             "--- summary ({:.0} s; the ticket proxy registered {} documents with nimo) ---",
@@ -391,9 +399,6 @@ async fn limits(
             Ok(line) => line,
             Err(error) => format!("app shell: failed: {error:#}"),
         });
-    }
-    if only("limits") {
-        lines.push("check-in tap → IndexedDB p95 (headless Chromium): not measured here (the app is being changed on another branch)".to_owned());
     }
     (lines, report_failed)
 }

@@ -134,7 +134,8 @@ async fn finish(mut child: Child, script: &str, limit: Duration) -> anyhow::Resu
     parse_result(script, &out, &err)
 }
 
-fn parse_result(script: &str, out: &str, err: &str) -> anyhow::Result<Value> {
+/// The object of the last `RESULT {json}` line of `out` (`err`'s tail in the error otherwise).
+pub fn parse_result(script: &str, out: &str, err: &str) -> anyhow::Result<Value> {
     let line = out
         .lines()
         .rev()

@@ -14,9 +14,13 @@ mod search;
 mod undo;
 mod walk_in;
 
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash as _, Hasher as _};
+
 use leptos::prelude::*;
+use nimo_shared::AttendeeId;
 use nimo_shared::conflicts::Conflict;
-use nimo_shared::records::training::{TrainingKind, TrainingSession};
+use nimo_shared::records::training::{Attendee, TrainingKind, TrainingSession};
 use nimo_shared::sync::DocumentId;
 
 use crate::route::{Link, Route};
@@ -144,8 +148,62 @@ fn Counts(session: Memo<Option<TrainingSession>>) -> impl IntoView {
     }
 }
 
+/// One row of the roster and a fingerprint of what [`AttendeeRow`] shows of it: the row is
+/// rebuilt only when that changes.
+#[derive(Debug, Clone, PartialEq)]
+struct Row {
+    attendee_id: AttendeeId,
+    fingerprint: u64,
+    attendee: Attendee,
+    conflicts: Vec<(String, Conflict)>,
+    gifts: bool,
+}
+
+impl Row {
+    fn new(
+        attendee_id: AttendeeId,
+        attendee: Attendee,
+        conflicts: Vec<(String, Conflict)>,
+        gifts: bool,
+    ) -> Row {
+        // Every field AttendeeRow shows, and nothing else.
+        let mut hasher = DefaultHasher::new();
+        let person = &attendee.person;
+        (
+            &person.name,
+            &person.kana,
+            person.affiliation.label_ja(),
+            person.residence,
+        )
+            .hash(&mut hasher);
+        (
+            attendee.checked_in_at,
+            attendee.completed,
+            attendee.ring_given,
+            attendee.sticker_given,
+            gifts,
+        )
+            .hash(&mut hasher);
+        for (field, conflict) in &conflicts {
+            field.hash(&mut hasher);
+            for value in &conflict.values {
+                value.to_string().hash(&mut hasher);
+            }
+        }
+        Row {
+            attendee_id,
+            fingerprint: hasher.finish(),
+            attendee,
+            conflicts,
+            gifts,
+        }
+    }
+}
+
 /// The roster, filtered by the search box, in あいうえお order of the readings (stable while
-/// people are checked in, so a row never jumps under a finger).
+/// people are checked in, so a row never jumps under a finger). Rows are keyed by person and
+/// fingerprint: a check-in rebuilds its own row, not the hundreds around it (rebuilding all
+/// 500 rows of a large session on every tap kept the tap's write from completing in a frame).
 #[component]
 fn Roster(
     id: DocumentId,
@@ -155,55 +213,62 @@ fn Roster(
     undo: Undo,
     error: RwSignal<Option<String>>,
 ) -> impl IntoView {
-    move || {
-        let Some(session) = session.get() else {
-            return ().into_any();
-        };
-        let conflicts = conflicts.get();
-        let query = Query::new(&query.get());
-        let gifts = session.course == TrainingKind::KokoroSupporter;
-        let mut rows: Vec<_> = session
-            .active_attendees()
-            .filter(|(_, a)| query.matches(&a.person.name, &a.person.kana))
-            .map(|(attendee_id, a)| (search_key(&a.person.kana), *attendee_id, a.clone()))
-            .collect();
-        rows.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
-        let total = session.active_attendees().count();
-        let shown = rows.len();
-        let summary = if query.is_empty() {
-            None
-        } else if shown == 0 {
-            Some("該当する人がいません。当日参加の方は下のフォームで追加できます。".to_owned())
-        } else {
-            Some(format!("{total}人中 {shown}人を表示"))
-        };
-        let rows = rows
-            .into_iter()
-            .map(|(_, attendee_id, attendee)| {
-                let own = conflicts
-                    .iter()
-                    .filter_map(|c| {
-                        let (who, field) = c.attendee_field()?;
-                        (who == attendee_id).then(|| (field, c.clone()))
+    let rows = Memo::new(move |_| {
+        let query = query.with(|typed| Query::new(typed));
+        session.with(|session| {
+            let Some(session) = session else {
+                return Vec::new();
+            };
+            let gifts = session.course == TrainingKind::KokoroSupporter;
+            let mut found: Vec<_> = session
+                .active_attendees()
+                .filter(|(_, a)| query.matches(&a.person.name, &a.person.kana))
+                .map(|(attendee_id, a)| (search_key(&a.person.kana), *attendee_id, a))
+                .collect();
+            found.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+            conflicts.with(|conflicts| {
+                found
+                    .into_iter()
+                    .map(|(_, attendee_id, attendee)| {
+                        let own = conflicts
+                            .iter()
+                            .filter_map(|c| {
+                                let (who, field) = c.attendee_field()?;
+                                (who == attendee_id).then(|| (field, c.clone()))
+                            })
+                            .collect::<Vec<_>>();
+                        Row::new(attendee_id, attendee.clone(), own, gifts)
                     })
-                    .collect::<Vec<_>>();
-                view! {
-                    <AttendeeRow
-                        doc_id=id
-                        attendee_id=attendee_id
-                        attendee=attendee
-                        conflicts=own
-                        gifts=gifts
-                        undo=undo
-                        error=error
-                    />
-                }
+                    .collect::<Vec<_>>()
             })
-            .collect_view();
-        view! {
-            {summary.map(|text| view! { <p class="search-summary" data-testid="search-summary">{text}</p> })}
-            <ul class="roster" aria-label="名簿">{rows}</ul>
+        })
+    });
+    let summary = move || {
+        if query.with(|typed| Query::new(typed).is_empty()) {
+            return None;
         }
-        .into_any()
+        let shown = rows.with(Vec::len);
+        let total = session.with(|s| s.as_ref().map_or(0, |s| s.active_attendees().count()));
+        Some(if shown == 0 {
+            "該当する人がいません。当日参加の方は下のフォームで追加できます。".to_owned()
+        } else {
+            format!("{total}人中 {shown}人を表示")
+        })
+    };
+    view! {
+        {move || summary().map(|text| view! { <p class="search-summary" data-testid="search-summary">{text}</p> })}
+        <ul class="roster" aria-label="名簿">
+            <For each=move || rows.get() key=|row| (row.attendee_id, row.fingerprint) let:row>
+                <AttendeeRow
+                    doc_id=id
+                    attendee_id=row.attendee_id
+                    attendee=row.attendee
+                    conflicts=row.conflicts
+                    gifts=row.gifts
+                    undo=undo
+                    error=error
+                />
+            </For>
+        </ul>
     }
 }

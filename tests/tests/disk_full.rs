@@ -19,8 +19,7 @@ use std::{
 use anyhow::Context as _;
 use automerge::{ROOT, transaction::Transactable as _};
 use nimo_shared::{
-    DeviceId, Timestamp, doc,
-    records::training::{Audience, Host, TrainingKind, TrainingSession},
+    Timestamp,
     sync::{DocStatus, DocumentId},
 };
 use nimo_tests::{
@@ -110,25 +109,8 @@ fn incompressible(rng: &mut ChaCha8Rng, len: usize) -> String {
 }
 
 fn session() -> anyhow::Result<automerge::Automerge> {
-    let session = TrainingSession {
-        course: TrainingKind::KokoroSupporter,
-        audience: Some(Audience::Community),
-        scope: None,
-        host: Host::CoHosted("女川町".parse()?),
-        date: "2025-06-01".parse()?,
-        start: "10:00".parse()?,
-        end: "12:00".parse()?,
-        venue: "会場".to_owned(),
-        venue_municipality: "女川町".parse()?,
-        trainers: ["講師 一郎".to_owned()].into(),
-        capacity: 40,
-        roster: Default::default(),
-    };
-    Ok(doc::create(
-        &session,
-        DeviceId::from_random_bytes([7; 16]).actor_id(),
-        Timestamp::from_unix_millis(1_748_739_600_000),
-    )?)
+    let at = Timestamp::from_unix_millis(1_748_739_600_000);
+    nimo_tests::sample::onagawa_document("会場", 40, 7, at)
 }
 
 /// Asks the server whether `heads` of `doc_id` are stored; `None` when it does not answer.

@@ -19,7 +19,7 @@ use std::{
 use anyhow::Context as _;
 use automerge::{Automerge, ChangeHash};
 use nimo_shared::{
-    AttendeeId, DeviceId, Timestamp, doc,
+    AttendeeId, Timestamp,
     records::{roster, training::*},
     sync::{DocStatus, DocumentId},
 };
@@ -60,25 +60,8 @@ fn at(n: usize) -> Timestamp {
 
 /// A session with [`ATTENDEES`] people on its roster.
 fn session(round: u64, device: u64) -> anyhow::Result<Automerge> {
-    let session = TrainingSession {
-        course: TrainingKind::KokoroSupporter,
-        audience: Some(Audience::Community),
-        scope: None,
-        host: Host::CoHosted("女川町".parse()?),
-        date: "2025-06-01".parse()?,
-        start: "10:00".parse()?,
-        end: "12:00".parse()?,
-        venue: format!("会場 {round}-{device}"),
-        venue_municipality: "女川町".parse()?,
-        trainers: ["講師 一郎".to_owned()].into(),
-        capacity: 40,
-        roster: Default::default(),
-    };
-    let mut document = doc::create(
-        &session,
-        DeviceId::from_random_bytes([7; 16]).actor_id(),
-        at(0),
-    )?;
+    let venue = format!("会場 {round}-{device}");
+    let mut document = nimo_tests::sample::onagawa_document(&venue, 40, 7, at(0))?;
     for n in 0..ATTENDEES {
         let person = Person {
             name: format!("参加者{n}"),

@@ -17,7 +17,7 @@ use automerge::Automerge;
 use nimo_server::accounts::Role;
 use nimo_shared::sync::BackoffConfig;
 use nimo_shared::{
-    AttendeeId, DeviceId, Timestamp, doc,
+    AttendeeId, Timestamp, doc,
     records::{roster, training::*},
     sync::DocStatus,
 };
@@ -41,25 +41,7 @@ fn attendee(n: u8) -> AttendeeId {
 }
 
 fn session() -> anyhow::Result<Automerge> {
-    let session = TrainingSession {
-        course: TrainingKind::KokoroSupporter,
-        audience: Some(Audience::Community),
-        scope: None,
-        host: Host::CoHosted("女川町".parse()?),
-        date: "2025-06-01".parse()?,
-        start: "10:00".parse()?,
-        end: "12:00".parse()?,
-        venue: "会場".to_owned(),
-        venue_municipality: "女川町".parse()?,
-        trainers: ["講師 一郎".to_owned()].into(),
-        capacity: 200,
-        roster: Default::default(),
-    };
-    Ok(doc::create(
-        &session,
-        DeviceId::from_random_bytes([3; 16]).actor_id(),
-        at(0),
-    )?)
+    nimo_tests::sample::onagawa_document("会場", 200, 3, at(0))
 }
 
 fn reset_every() -> anyhow::Result<Duration> {

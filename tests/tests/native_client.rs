@@ -6,7 +6,7 @@ use std::time::Duration;
 use automerge::{ROOT, transaction::Transactable as _};
 use nimo_server::accounts::Role;
 use nimo_shared::{
-    AttendeeId, DeviceId, Timestamp, doc,
+    AttendeeId, Timestamp, doc,
     records::{roster, training::*},
     sync::{DocStatus, DocumentId},
 };
@@ -24,25 +24,7 @@ fn at() -> Timestamp {
 
 /// A training session document as a trainer's device creates it.
 fn session(venue: &str) -> anyhow::Result<automerge::Automerge> {
-    let session = TrainingSession {
-        course: TrainingKind::KokoroSupporter,
-        audience: Some(Audience::Community),
-        scope: None,
-        host: Host::CoHosted("女川町".parse()?),
-        date: "2025-06-01".parse()?,
-        start: "10:00".parse()?,
-        end: "12:00".parse()?,
-        venue: venue.into(),
-        venue_municipality: "女川町".parse()?,
-        trainers: ["講師 一郎".to_owned()].into(),
-        capacity: 40,
-        roster: Default::default(),
-    };
-    Ok(doc::create(
-        &session,
-        DeviceId::from_random_bytes([7; 16]).actor_id(),
-        at(),
-    )?)
+    nimo_tests::sample::onagawa_document(venue, 40, 7, at())
 }
 
 fn person(n: u8) -> Person {

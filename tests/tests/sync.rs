@@ -235,7 +235,7 @@ async fn registering_needs_a_valid_id_and_the_right_role() -> anyhow::Result<()>
 #[tokio::test]
 async fn a_stored_session_is_projected_and_listed_in_the_manifest() -> anyhow::Result<()> {
     use nimo_shared::{
-        AttendeeId, DeviceId, Timestamp, doc,
+        AttendeeId, Timestamp,
         records::{roster, training::*},
     };
     let server = TestServer::start().await?;
@@ -244,25 +244,7 @@ async fn a_stored_session_is_projected_and_listed_in_the_manifest() -> anyhow::R
         .await?;
     let trainer = server.api_client("trainer").await?;
     let at: Timestamp = "2025-06-01T10:00:00+09:00".parse()?;
-    let session = TrainingSession {
-        course: TrainingKind::KokoroSupporter,
-        audience: Some(Audience::Community),
-        scope: None,
-        host: Host::CoHosted("女川町".parse()?),
-        date: "2025-06-01".parse()?,
-        start: "10:00".parse()?,
-        end: "12:00".parse()?,
-        venue: "女川町まちなか交流館".into(),
-        venue_municipality: "女川町".parse()?,
-        trainers: ["講師 一郎".to_owned()].into(),
-        capacity: 40,
-        roster: Default::default(),
-    };
-    let mut document = doc::create(
-        &session,
-        DeviceId::from_random_bytes([7; 16]).actor_id(),
-        at,
-    )?;
+    let mut document = nimo_tests::sample::onagawa_document("女川町まちなか交流館", 40, 7, at)?;
     for (n, kana) in ["みやぎ はなこ", "おながわ たろう", "いしのまき じろう"]
         .iter()
         .enumerate()
@@ -356,29 +338,11 @@ async fn a_stored_session_is_projected_and_listed_in_the_manifest() -> anyhow::R
 /// completed: one change to create it, three per attendee (two for the last).
 fn session_with_roster(attendees: u8) -> anyhow::Result<automerge::Automerge> {
     use nimo_shared::{
-        AttendeeId, DeviceId, Timestamp, doc,
+        AttendeeId, Timestamp,
         records::{roster, training::*},
     };
     let at: Timestamp = "2025-06-01T10:00:00+09:00".parse()?;
-    let session = TrainingSession {
-        course: TrainingKind::KokoroSupporter,
-        audience: Some(Audience::Community),
-        scope: None,
-        host: Host::CoHosted("女川町".parse()?),
-        date: "2025-06-01".parse()?,
-        start: "10:00".parse()?,
-        end: "12:00".parse()?,
-        venue: "女川町まちなか交流館".into(),
-        venue_municipality: "女川町".parse()?,
-        trainers: ["講師 一郎".to_owned()].into(),
-        capacity: 40,
-        roster: Default::default(),
-    };
-    let mut document = doc::create(
-        &session,
-        DeviceId::from_random_bytes([7; 16]).actor_id(),
-        at,
-    )?;
+    let mut document = nimo_tests::sample::onagawa_document("女川町まちなか交流館", 40, 7, at)?;
     let kana = [
         "みやぎ はなこ",
         "おながわ たろう",

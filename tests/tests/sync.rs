@@ -390,6 +390,17 @@ async fn chunk_rows(server: &TestServer, doc_id: &str) -> anyhow::Result<Vec<(St
         .await?)
 }
 
+/// Waits (up to five seconds) until the session's projected capacity is `capacity`.
+async fn wait_for_capacity(server: &TestServer, doc_id: &str, capacity: i64) -> anyhow::Result<()> {
+    for _ in 0..100 {
+        if projected_capacity(server, doc_id).await? == Some(capacity) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("{doc_id} was not projected with capacity {capacity} within five seconds")
+}
+
 /// The session's projected capacity, `None` before it is projected.
 async fn projected_capacity(server: &TestServer, doc_id: &str) -> anyhow::Result<Option<i64>> {
     use rusqlite::OptionalExtension as _;
@@ -432,13 +443,7 @@ async fn a_cold_read_rewrites_nothing(attendees: u8) -> anyhow::Result<()> {
     trainer.register(&doc_id, "training_session", &[]).await?;
     peer.connect().await?;
     assert!(trainer.wait_until_stored(&doc_id, &heads).await?);
-    for _ in 0..100 {
-        if projected_capacity(&server, &doc_id).await? == Some(40) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(projected_capacity(&server, &doc_id).await?, Some(40));
+    wait_for_capacity(&server, &doc_id, 40).await?;
     drop(peer);
     // Stopping flushes samod's writes; whatever is on disk now is what a cold start finds.
     server.stop_serving().await?;
@@ -485,13 +490,7 @@ async fn a_cold_read_rewrites_nothing(attendees: u8) -> anyhow::Result<()> {
     })?;
     let changed = handle.with_document(|doc| hex_heads(doc));
     assert!(trainer.wait_until_stored(&doc_id, &changed).await?);
-    for _ in 0..100 {
-        if projected_capacity(&server, &doc_id).await? == Some(40) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(projected_capacity(&server, &doc_id).await?, Some(40));
+    wait_for_capacity(&server, &doc_id, 40).await?;
     server.stop().await
 }
 

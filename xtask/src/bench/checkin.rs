@@ -12,7 +12,7 @@ use std::{path::Path, process::Stdio, time::Duration};
 
 use anyhow::Context as _;
 use serde_json::Value;
-use tokio::{io::AsyncReadExt as _, process::Command};
+use tokio::process::Command;
 
 use super::{Ctx, node};
 use crate::{process, setup};
@@ -55,25 +55,9 @@ pub async fn measure(ctx: &Ctx, root: &Path) -> anyhow::Result<String> {
     if let Some(profile) = &profile {
         command.env("NIMO_BENCH_PROFILE", profile);
     }
-    let mut child = command.spawn().context("cannot start node")?;
-    let mut stdout = child.stdout.take().context("no stdout")?;
-    let mut stderr = child.stderr.take().context("no stderr")?;
-    let mut out = String::new();
-    let mut err = String::new();
+    let child = command.spawn().context("cannot start node")?;
     let limit = Duration::from_secs(if ctx.quick { 180 } else { 900 });
-    tokio::time::timeout(limit, async {
-        let (a, b, status) = tokio::join!(
-            stdout.read_to_string(&mut out),
-            stderr.read_to_string(&mut err),
-            child.wait()
-        );
-        a?;
-        b?;
-        anyhow::Ok(status?)
-    })
-    .await
-    .with_context(|| format!("the check-in benchmark did not finish within {limit:?}"))??;
-    let result = node::parse_result("checkin-tap.bench.mjs", &out, &err)?;
+    let result = node::finish(child, "checkin-tap.bench.mjs", limit).await?;
     Ok(line(&result, profile.is_some()))
 }
 

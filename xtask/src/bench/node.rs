@@ -106,7 +106,8 @@ fn spawn(reference: &Path, script: &str, args: &[String], gated: bool) -> anyhow
         .with_context(|| format!("cannot start node {script}"))
 }
 
-async fn finish(mut child: Child, script: &str, limit: Duration) -> anyhow::Result<Value> {
+/// Waits up to `limit` for `script`'s process and returns its `RESULT` object ([`parse_result`]).
+pub async fn finish(mut child: Child, script: &str, limit: Duration) -> anyhow::Result<Value> {
     let mut stdout = child.stdout.take().context("no stdout")?;
     let mut stderr = child.stderr.take().context("no stderr")?;
     let mut out = String::new();

@@ -66,9 +66,9 @@ impl AppState {
         }
         reports::targets::seed_from_plan(&db).await?;
         // Access decisions about a document are taken again on every message here that concerns
-        // it: its registration, its assignment, its growing past the size limit. Every open
-        // stream sees every message, so the buffer is wide: a stream that lags re-decides.
-        let (access_changed, _) = tokio::sync::broadcast::channel(1024);
+        // it: its registration, its assignment, its growing past the size limit; only that
+        // document's share-policy streams wake (`sync::access_notifier`).
+        let access_changed = sync::access_notifier::AccessNotifier::default();
         store.notify_writes_to(projection::spawn(
             db.clone(),
             store.clone(),

@@ -13,14 +13,14 @@ mod tables;
 use std::collections::BTreeSet;
 
 use automerge::Automerge;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 
 use crate::{
     Db,
     accounts::now_ms,
     registry,
     storage::{SqliteChunkStore, SqliteStoreError},
-    sync::policy::AccessChange,
+    sync::{access_notifier::AccessNotifier, policy::AccessChange},
 };
 
 /// Why a document could not be projected.
@@ -46,7 +46,7 @@ impl From<rusqlite::Error> for ProjectionError {
 pub fn spawn(
     db: Db,
     store: SqliteChunkStore,
-    access_changed: broadcast::Sender<AccessChange>,
+    access_changed: AccessNotifier,
     max_document_bytes: u64,
 ) -> mpsc::UnboundedSender<String> {
     let (sender, mut receiver) = mpsc::unbounded_channel::<String>();
@@ -72,7 +72,7 @@ pub fn spawn(
                 {
                     Ok(bytes) if bytes > max_document_bytes => {
                         tracing::warn!(doc = %doc_id, bytes, limit = max_document_bytes, "document passed its size limit; it accepts no more changes");
-                        let _ = access_changed.send(AccessChange::Document(doc_id.as_str().into()));
+                        access_changed.send(AccessChange::Document(doc_id.as_str().into()));
                     }
                     Ok(_) => {}
                     Err(error) => {

@@ -1,6 +1,7 @@
 //! Sync: samod (the Rust automerge-repo) behind axum's WebSocket, its storage in SQLite, its
 //! share policy backed by the registry, and the REST calls around it.
 
+pub mod access_notifier;
 pub mod api;
 pub mod frame_guard;
 pub mod policy;
@@ -16,6 +17,7 @@ use samod::{AcceptorHandle, PeerId, Repo};
 use tokio::sync::broadcast;
 
 use crate::{Db, http::AppError, storage::SqliteChunkStore};
+use access_notifier::AccessNotifier;
 use policy::{AccessChange, RegistryPolicy};
 use tickets::Tickets;
 
@@ -30,7 +32,7 @@ pub struct SyncHub {
     pub tickets: Tickets,
     /// The durable chunk store samod writes to.
     pub store: SqliteChunkStore,
-    changed: broadcast::Sender<AccessChange>,
+    changed: AccessNotifier,
     revocations: broadcast::Sender<Revocation>,
 }
 
@@ -71,12 +73,12 @@ pub enum SyncStartError {
 }
 
 impl SyncHub {
-    /// Starts samod over `store` with the registry-backed share policy; a message on `changed`
-    /// makes every open policy decision be taken again.
+    /// Starts samod over `store` with the registry-backed share policy; a change sent on
+    /// `changed` makes the open policy decisions it concerns be taken again.
     pub async fn start(
         db: Db,
         store: SqliteChunkStore,
-        changed: broadcast::Sender<AccessChange>,
+        changed: AccessNotifier,
         max_document_bytes: u64,
     ) -> Result<Self, SyncStartError> {
         let tickets = Tickets::default();
@@ -104,13 +106,12 @@ impl SyncHub {
 
     /// Tells every open share-policy stream that access may have changed.
     pub fn access_changed(&self) {
-        // No receivers just means no connection asked about any document yet.
-        let _ = self.changed.send(AccessChange::Everything);
+        self.changed.send(AccessChange::Everything);
     }
 
     /// Tells the open share-policy streams of `doc_id` (only) that its access may have changed.
     pub fn document_access_changed(&self, doc_id: &str) {
-        let _ = self.changed.send(AccessChange::Document(doc_id.into()));
+        self.changed.send(AccessChange::Document(doc_id.into()));
     }
 
     /// Closes every open sync connection `revocation` concerns, within moments (each connection

@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use futures::Stream;
 use samod::{DocumentId, PeerId, ShareConfig};
-use tokio::sync::broadcast;
 
+use super::access_notifier::AccessNotifier;
 use super::tickets::Tickets;
 use crate::{
     Db,
@@ -33,34 +33,19 @@ pub enum AccessChange {
     Document(Arc<str>),
 }
 
-impl AccessChange {
-    /// Whether a decision about `doc_id` must be taken again.
-    pub fn concerns(&self, doc_id: &str) -> bool {
-        match self {
-            Self::Everything => true,
-            Self::Document(id) => &**id == doc_id,
-        }
-    }
-}
-
 /// The registry-backed share policy.
 #[derive(Clone, Debug)]
 pub struct RegistryPolicy {
     db: Db,
     tickets: Tickets,
-    changed: broadcast::Sender<AccessChange>,
+    changed: AccessNotifier,
     max_document_bytes: u64,
 }
 
 impl RegistryPolicy {
     /// A policy answering from `db` for peers known to `tickets`; documents larger than
     /// `max_document_bytes` accept no more writes.
-    pub fn new(
-        db: Db,
-        tickets: Tickets,
-        changed: broadcast::Sender<AccessChange>,
-        max_document_bytes: u64,
-    ) -> Self {
+    pub fn new(db: Db, tickets: Tickets, changed: AccessNotifier, max_document_bytes: u64) -> Self {
         Self {
             db,
             tickets,
@@ -132,9 +117,9 @@ impl samod::SharePolicy for RegistryPolicy {
         peer_id: PeerId,
     ) -> impl Stream<Item = ShareConfig> + Send + 'static {
         // Subscribe before the first lookup so a change between the two is not missed.
-        let updates = self.changed.subscribe();
-        let policy = self.clone();
         let doc = doc_id.to_string();
+        let updates = self.changed.subscribe(&doc);
+        let policy = self.clone();
         let peer = peer_id.to_string();
         futures::stream::unfold(
             (policy, updates, true),
@@ -143,15 +128,7 @@ impl samod::SharePolicy for RegistryPolicy {
                 let peer = peer.clone();
                 async move {
                     if !first {
-                        loop {
-                            match updates.recv().await {
-                                Ok(change) if change.concerns(&doc) => break,
-                                Ok(_) => {}
-                                // Missed changes may have concerned this document.
-                                Err(broadcast::error::RecvError::Lagged(_)) => break,
-                                Err(broadcast::error::RecvError::Closed) => return None,
-                            }
-                        }
+                        updates.changed().await?;
                     }
                     let access = policy.access(&doc, &peer, first).await;
                     tracing::debug!(%doc, %peer, ?access, "share decision");
@@ -159,18 +136,5 @@ impl samod::SharePolicy for RegistryPolicy {
                 }
             },
         )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_document_change_concerns_only_that_document() {
-        let change = AccessChange::Document("docA".into());
-        assert!(change.concerns("docA"));
-        assert!(!change.concerns("docB"));
-        assert!(AccessChange::Everything.concerns("docB"));
     }
 }

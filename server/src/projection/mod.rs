@@ -56,27 +56,18 @@ pub fn spawn(
             while let Ok(more) = receiver.try_recv() {
                 batch.insert(more);
             }
-            for doc_id in batch {
-                match project_one(&db, &store, &doc_id).await {
-                    Ok(pass) => tracing::debug!(doc = %doc_id, ?pass, "projection pass"),
+            let batch: Vec<String> = batch.into_iter().collect();
+            for (doc_id, outcome) in project_batch(&db, &store, &batch).await {
+                match outcome {
+                    Ok(Projected { pass, stored_bytes }) => {
+                        tracing::debug!(doc = %doc_id, ?pass, "projection pass");
+                        if stored_bytes > max_document_bytes {
+                            tracing::warn!(doc = %doc_id, bytes = stored_bytes, limit = max_document_bytes, "document passed its size limit; it accepts no more changes");
+                            access_changed.send(AccessChange::Document(doc_id.as_str().into()));
+                        }
+                    }
                     Err(error) => {
                         tracing::error!(doc = %doc_id, %error, "projection failed; the document is stored, its report rows are stale until it changes or is rebuilt");
-                    }
-                }
-                let id = doc_id.clone();
-                match db
-                    .call(move |conn| -> Result<u64, ProjectionError> {
-                        Ok(registry::stored_bytes(conn, &id)?)
-                    })
-                    .await
-                {
-                    Ok(bytes) if bytes > max_document_bytes => {
-                        tracing::warn!(doc = %doc_id, bytes, limit = max_document_bytes, "document passed its size limit; it accepts no more changes");
-                        access_changed.send(AccessChange::Document(doc_id.as_str().into()));
-                    }
-                    Ok(_) => {}
-                    Err(error) => {
-                        tracing::error!(doc = %doc_id, %error, "cannot measure a document")
                     }
                 }
             }
@@ -98,6 +89,47 @@ pub enum Pass {
     Rewritten,
 }
 
+/// What a projection pass did to a document, and how many bytes the document now takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Projected {
+    /// What the pass did.
+    pub pass: Pass,
+    /// The document's stored size, which its size limit is checked against.
+    pub stored_bytes: u64,
+}
+
+/// Projects `doc_ids` in one transaction (one fsync for the whole batch; a batch is what
+/// arrived while the previous one was written). If the batch fails as a whole, each document is
+/// projected on its own, so one bad document cannot keep the others' rows stale.
+async fn project_batch(
+    db: &Db,
+    store: &SqliteChunkStore,
+    doc_ids: &[String],
+) -> Vec<(String, Result<Projected, ProjectionError>)> {
+    if doc_ids.len() > 1 {
+        match project_many(db, store, doc_ids).await {
+            Ok(projected) => {
+                return doc_ids
+                    .iter()
+                    .cloned()
+                    .zip(projected.into_iter().map(Ok))
+                    .collect();
+            }
+            Err(error) => {
+                tracing::warn!(%error, documents = doc_ids.len(), "a projection batch failed; projecting its documents one by one");
+            }
+        }
+    }
+    let mut outcomes = Vec::new();
+    for doc_id in doc_ids {
+        let outcome = project_many(db, store, std::slice::from_ref(doc_id))
+            .await
+            .map(|mut projected| projected.remove(0));
+        outcomes.push((doc_id.clone(), outcome));
+    }
+    outcomes
+}
+
 /// Reads `doc_id` back from the chunks and refreshes its registry heads and report rows, unless
 /// they were projected from these very heads already.
 pub async fn project_one(
@@ -105,23 +137,52 @@ pub async fn project_one(
     store: &SqliteChunkStore,
     doc_id: &str,
 ) -> Result<Pass, ProjectionError> {
-    let Some(doc) = store.load_document(doc_id).await? else {
-        return Ok(Pass::NotStored);
-    };
-    let doc_id = doc_id.to_owned();
-    db.call(move |conn| -> Result<Pass, ProjectionError> {
-        let heads: Vec<String> = doc.get_heads().iter().map(ToString::to_string).collect();
-        let heads_json = serde_json::to_string(&heads).unwrap_or_else(|_| "[]".to_owned());
-        // A read outside any transaction: an unchanged document costs no write and no fsync.
-        if projected_heads(conn, &doc_id)?.as_deref() == Some(heads_json.as_str()) {
-            return Ok(Pass::Unchanged);
-        }
+    let mut projected = project_many(db, store, &[doc_id.to_owned()]).await?;
+    Ok(projected.remove(0).pass)
+}
+
+/// [`project_one`] for several documents, in one transaction; one answer per document, in order.
+pub async fn project_many(
+    db: &Db,
+    store: &SqliteChunkStore,
+    doc_ids: &[String],
+) -> Result<Vec<Projected>, ProjectionError> {
+    let mut loaded = Vec::with_capacity(doc_ids.len());
+    for doc_id in doc_ids {
+        loaded.push((doc_id.clone(), store.load_document(doc_id).await?));
+    }
+    db.call(move |conn| -> Result<Vec<Projected>, ProjectionError> {
+        // Deferred: a batch whose documents are all unchanged only reads, and its commit writes
+        // nothing and syncs nothing.
         let tx = conn.transaction()?;
-        let pass = write(&tx, &doc_id, &doc, &heads, &heads_json)?;
+        let mut projected = Vec::with_capacity(loaded.len());
+        for (doc_id, doc) in &loaded {
+            let pass = match doc {
+                None => Pass::NotStored,
+                Some(doc) => project_in(&tx, doc_id, doc)?,
+            };
+            let stored_bytes = registry::stored_bytes(&tx, doc_id)?;
+            projected.push(Projected { pass, stored_bytes });
+        }
         tx.commit()?;
-        Ok(pass)
+        Ok(projected)
     })
     .await
+}
+
+/// Within a transaction: refreshes `doc_id`'s registry heads and report rows from `doc`, unless
+/// they were projected from these very heads already.
+fn project_in(
+    conn: &rusqlite::Connection,
+    doc_id: &str,
+    doc: &Automerge,
+) -> Result<Pass, ProjectionError> {
+    let heads: Vec<String> = doc.get_heads().iter().map(ToString::to_string).collect();
+    let heads_json = serde_json::to_string(&heads).unwrap_or_else(|_| "[]".to_owned());
+    if projected_heads(conn, doc_id)?.as_deref() == Some(heads_json.as_str()) {
+        return Ok(Pass::Unchanged);
+    }
+    Ok(write(conn, doc_id, doc, &heads, &heads_json)?)
 }
 
 /// The heads (as the registry's JSON) `doc_id`'s report rows were last projected from.
@@ -164,6 +225,9 @@ fn registry_kind(conn: &rusqlite::Connection, doc_id: &str) -> rusqlite::Result<
     .optional()
 }
 
+/// Documents a rebuild projects per transaction.
+const REBUILD_BATCH: usize = 256;
+
 /// The shape of the report rows this build writes; bump it when `tables` writes new columns, so
 /// a server started on an older database rebuilds the rows ([`rebuild_if_stale`]).
 pub const VERSION: i64 = 2;
@@ -201,8 +265,8 @@ pub async fn rebuild(db: &Db, store: &SqliteChunkStore) -> Result<usize, Project
             Ok(ids)
         })
         .await?;
-    for id in &ids {
-        project_one(db, store, id).await?;
+    for batch in ids.chunks(REBUILD_BATCH) {
+        project_many(db, store, batch).await?;
     }
     db.call(|conn| -> Result<(), ProjectionError> {
         conn.execute("UPDATE projection_state SET version = ?1", [VERSION])?;
@@ -332,5 +396,52 @@ mod tests {
         scribble().await.expect("scribble");
         assert_eq!(rebuild(&db, &store).await.expect("rebuild"), 1);
         assert_eq!(capacity(&db).await, Some(40));
+    }
+
+    /// A batch answers for each of its documents, in order, from one transaction.
+    #[tokio::test]
+    async fn a_batch_answers_for_each_document_in_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open_in(dir.path()).expect("open");
+        let store = SqliteChunkStore::open(db.path()).expect("store");
+        db.call(|conn| -> Result<bool, DbError> {
+            conn.pragma_update(None, "foreign_keys", "OFF")?;
+            Ok(registry::register(
+                conn,
+                DOC,
+                DocKind::TrainingSession,
+                None,
+                "u",
+                &[],
+                1,
+            )?)
+        })
+        .await
+        .expect("register");
+        let unregistered = "3Ry5r1qC3HqXEYkmsn5D9tNTHZWm";
+        let saved = session().save();
+        for doc_id in [DOC, unregistered] {
+            store
+                .put(
+                    StorageKey::incremental(doc_id, "first").expect("key"),
+                    saved.clone(),
+                )
+                .await
+                .expect("put");
+        }
+        let ids = [DOC, unregistered, "4Ry5r1qC3HqXEYkmsn5D9tNTHZWm"].map(str::to_owned);
+
+        let first = project_many(&db, &store, &ids).await.expect("project");
+        let passes: Vec<Pass> = first.iter().map(|p| p.pass).collect();
+        assert_eq!(
+            passes,
+            [Pass::Rewritten, Pass::NotRegistered, Pass::NotStored]
+        );
+        assert_eq!(first[0].stored_bytes, saved.len() as u64);
+        assert_eq!(first[2].stored_bytes, 0);
+        assert_eq!(capacity(&db).await, Some(40));
+
+        let again = project_many(&db, &store, &ids).await.expect("project");
+        assert_eq!(again[0].pass, Pass::Unchanged);
     }
 }

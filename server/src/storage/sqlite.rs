@@ -8,6 +8,12 @@
 //! an fsync never stalls the async workers. One connection behind a mutex serialises the store's
 //! queries; SQLite allows one writer anyway, and in WAL mode the server's other connections keep
 //! reading while this one writes.
+//!
+//! samod's puts are **group-committed**: a put joins a queue and asks for the connection; whoever
+//! gets it next writes every queued put in one transaction, commits (one fsync for all of them)
+//! and answers each. Puts that arrive while a commit is on disk wait for the next one together,
+//! so many devices pushing at once share fsyncs instead of queueing for one each, and no put is
+//! answered before its transaction committed.
 
 use std::{
     collections::BTreeMap,
@@ -41,6 +47,8 @@ pub(super) fn sql_error(error: rusqlite::Error) -> StoreError {
 #[derive(Clone)]
 pub struct SqliteChunkStore {
     conn: Arc<Mutex<Connection>>,
+    /// Puts waiting for the next group commit.
+    queued: Arc<Mutex<Vec<QueuedPut>>>,
     path: Arc<PathBuf>,
     written: Arc<std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<String>>>,
 }
@@ -62,6 +70,7 @@ impl SqliteChunkStore {
         let conn = open_connection(path)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            queued: Arc::default(),
             path: Arc::new(path.to_owned()),
             written: Arc::default(),
         })
@@ -94,9 +103,7 @@ impl SqliteChunkStore {
     {
         let conn = Arc::clone(&self.conn);
         tokio::task::spawn_blocking(move || {
-            // A panic while holding the lock poisons it; SQLite has rolled back any unfinished
-            // transaction, so the connection is still sound.
-            let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut guard = lock(&conn);
             f(&mut guard)
         })
         .await
@@ -175,39 +182,21 @@ impl SqliteChunkStore {
         if key.is_empty() {
             return Err(StoreError::EmptyKey);
         }
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        lock(&self.queued).push(QueuedPut { key, bytes, answer });
+        let queued = Arc::clone(&self.queued);
         self.call(move |conn| {
-            // One transaction, so an erasure committed by another connection cannot fall between
-            // the check and the write.
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(sql_error)?;
-            let erased: bool = tx
-                .query_row(
-                    "SELECT EXISTS (SELECT 1 FROM documents WHERE id = ?1 AND deleted_at IS NOT NULL)",
-                    [key.document_id().unwrap_or_default()],
-                    |row| row.get(0),
-                )
-                .map_err(sql_error)?;
-            if erased {
-                tracing::warn!(key = %key.joined(), "not writing a chunk of an erased document");
-                return Ok(false);
+            // Empty when an earlier caller's commit took this put along; it was answered then.
+            let batch = std::mem::take(&mut *lock(&queued));
+            if !batch.is_empty() {
+                commit_group(conn, batch);
             }
-            let stored: Option<bool> = tx
-                .query_row(
-                    "SELECT data = ?2 FROM chunks WHERE key = ?1",
-                    params![key.joined(), bytes],
-                    |row| row.get(0),
-                )
-                .optional()
-                .map_err(sql_error)?;
-            if stored == Some(true) {
-                return Ok(false);
-            }
-            upsert(&tx, &key, &bytes, now_ms())?;
-            tx.commit().map_err(sql_error)?;
-            Ok(true)
+            Ok(())
         })
-        .await
+        .await?;
+        answered.await.map_err(|_| {
+            StoreError::backend(BACKEND, "the group commit ended without answering this put")
+        })?
     }
 
     /// Removes the chunk under exactly `key`; a missing key is not an error.
@@ -251,8 +240,96 @@ impl SqliteChunkStore {
     }
 }
 
+/// A put waiting for the next group commit, and where its answer goes.
+struct QueuedPut {
+    key: StorageKey,
+    bytes: Vec<u8>,
+    answer: tokio::sync::oneshot::Sender<Result<bool, StoreError>>,
+}
+
+/// Locks a mutex whose holder may have panicked: the data it guards (a connection SQLite has
+/// rolled back, a queue of puts) is still sound.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Writes `batch` in one transaction and answers each put: whether it wrote, or the error that
+/// rolled the whole group back (every put of it is then retried by its caller).
+fn commit_group(conn: &mut Connection, batch: Vec<QueuedPut>) {
+    let outcome = (|| {
+        // One transaction, so an erasure committed by another connection cannot fall between a
+        // check and its write.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql_error)?;
+        let now = now_ms();
+        let wrote = batch
+            .iter()
+            .map(|put| put_unless_stored_in(&tx, &put.key, &put.bytes, now))
+            .collect::<Result<Vec<bool>, StoreError>>()?;
+        tx.commit().map_err(sql_error)?;
+        Ok::<_, StoreError>(wrote)
+    })();
+    match outcome {
+        Ok(wrote) => {
+            for (put, wrote) in batch.into_iter().zip(wrote) {
+                // A caller that stopped waiting has nothing to be told.
+                let _ = put.answer.send(Ok(wrote));
+            }
+        }
+        Err(error) => {
+            let message = error.to_string();
+            let cause = std::error::Error::source(&error).map(ToString::to_string);
+            for put in batch {
+                let detail = match &cause {
+                    Some(cause) => format!("{message}: {cause}"),
+                    None => message.clone(),
+                };
+                let _ = put.answer.send(Err(StoreError::backend(BACKEND, detail)));
+            }
+        }
+    }
+}
+
+/// Within a write transaction: stores `bytes` under `key` unless the document was erased or
+/// exactly these bytes are there already; whether it wrote.
+fn put_unless_stored_in(
+    tx: &Connection,
+    key: &StorageKey,
+    bytes: &[u8],
+    now: i64,
+) -> Result<bool, StoreError> {
+    let erased: bool = tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM documents WHERE id = ?1 AND deleted_at IS NOT NULL)",
+        )
+        .and_then(|mut statement| {
+            statement.query_row([key.document_id().unwrap_or_default()], |row| row.get(0))
+        })
+        .map_err(sql_error)?;
+    if erased {
+        tracing::warn!(key = %key.joined(), "not writing a chunk of an erased document");
+        return Ok(false);
+    }
+    let stored: Option<bool> = tx
+        .prepare_cached("SELECT data = ?2 FROM chunks WHERE key = ?1")
+        .and_then(|mut statement| {
+            statement
+                .query_row(params![key.joined(), bytes], |row| row.get(0))
+                .optional()
+        })
+        .map_err(sql_error)?;
+    if stored == Some(true) {
+        return Ok(false);
+    }
+    upsert(tx, key, bytes, now)?;
+    Ok(true)
+}
+
 fn upsert(conn: &Connection, key: &StorageKey, bytes: &[u8], now: i64) -> Result<(), StoreError> {
-    conn.prepare(
+    conn.prepare_cached(
         "INSERT INTO chunks (key, doc_id, data, updated_at) VALUES (?1, ?2, ?3, ?4) \
          ON CONFLICT (key) DO UPDATE SET doc_id = excluded.doc_id, data = excluded.data, \
          updated_at = excluded.updated_at",
@@ -340,6 +417,89 @@ mod tests {
         })
         .await;
         assert_eq!(checks, conformance::CHECK_COUNT);
+    }
+
+    /// Puts that arrive while the connection is busy are written together, in one transaction
+    /// (one `updated_at` for all), and each is answered for itself: written, already stored, or
+    /// refused for an erased document.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[allow(
+        clippy::await_holding_lock,
+        reason = "the held connection stands for a commit on disk; the puts run on other tasks"
+    )]
+    async fn puts_that_queue_up_are_committed_as_one_group_and_each_is_answered() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteChunkStore::open(&dir.path().join("db")).expect("open");
+        store
+            .call(|conn| {
+                conn.execute_batch(
+                    "INSERT INTO users (id, login, display_name, role, password_hash, created_at) \
+                     VALUES ('u', 'u', 'u', 'visitor', 'x', 0); \
+                     INSERT INTO documents (id, kind, created_by, created_at, updated_at, deleted_at) \
+                     VALUES ('erased', 'visit_case', 'u', 0, 0, 1);",
+                )
+                .map_err(sql_error)
+            })
+            .await
+            .expect("an erased document");
+        let stored = StorageKey::incremental("doc", "stored").expect("valid");
+        store.put(stored.clone(), vec![1]).await.expect("put");
+
+        // Hold the connection, as a commit on disk would, while the puts queue up.
+        let held = lock(&store.conn);
+        let mut puts = Vec::new();
+        for n in 0..20 {
+            let key = StorageKey::incremental("doc", &format!("c{n}")).expect("valid");
+            let store = store.clone();
+            puts.push(tokio::spawn(async move {
+                store.put_unless_stored(key, vec![n; 10]).await
+            }));
+        }
+        let again = tokio::spawn({
+            let store = store.clone();
+            async move { store.put_unless_stored(stored, vec![1]).await }
+        });
+        let erased = tokio::spawn({
+            let store = store.clone();
+            let key = StorageKey::incremental("erased", "c").expect("valid");
+            async move { store.put_unless_stored(key, vec![2]).await }
+        });
+        while lock(&store.queued).len() < 22 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        drop(held);
+
+        for put in puts {
+            assert!(
+                put.await.expect("joined").expect("stored"),
+                "a new chunk is written"
+            );
+        }
+        assert!(
+            !again.await.expect("joined").expect("answered"),
+            "identical bytes are skipped"
+        );
+        assert!(
+            !erased.await.expect("joined").expect("answered"),
+            "an erased document is refused"
+        );
+        let (rows, times): (i64, i64) = store
+            .call(|conn| {
+                conn.query_row(
+                    "SELECT COUNT(*), COUNT(DISTINCT updated_at) FROM chunks \
+                     WHERE doc_id = 'doc' AND key != 'doc/incremental/stored'",
+                    [],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .map_err(sql_error)
+            })
+            .await
+            .expect("count");
+        assert_eq!(
+            (rows, times),
+            (20, 1),
+            "twenty chunks, written by one commit"
+        );
     }
 
     #[tokio::test]

@@ -36,17 +36,35 @@ fn require_admin(auth: &Authenticated) -> Result<(), AppError> {
     }
 }
 
-fn audit_in(conn: &Connection, auth: &Authenticated, event: AuditEvent) -> Result<(), AppError> {
-    let event = AuditEvent {
-        user_id: Some(auth.user().id.clone()),
-        device_id: Some(auth.session.device_id.clone()),
-        ..event
-    };
-    audit::append(conn, &event).map_err(|error| {
-        tracing::error!(%error, "cannot write the audit log");
-        AppError::Internal
-    })?;
-    Ok(())
+/// Runs `change` in one write transaction with the audit row it returns, written as by `auth`:
+/// both are committed, or neither.
+async fn audited_change<F>(
+    state: &AppState,
+    auth: &Authenticated,
+    change: F,
+) -> Result<(), AppError>
+where
+    F: FnOnce(&Connection) -> Result<AuditEvent, AppError> + Send + 'static,
+{
+    let user_id = auth.user().id.clone();
+    let device_id = auth.session.device_id.clone();
+    state
+        .db
+        .call(move |conn| -> Result<(), AppError> {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let event = AuditEvent {
+                user_id: Some(user_id),
+                device_id: Some(device_id),
+                ..change(&tx)?
+            };
+            audit::append(&tx, &event).map_err(|error| {
+                tracing::error!(%error, "cannot write the audit log");
+                AppError::Internal
+            })?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
 }
 
 /// `GET /api/admin/users`
@@ -112,22 +130,11 @@ pub async fn revoke_device(
 ) -> Result<StatusCode, AppError> {
     require_admin(&auth)?;
     let id = device_id.clone();
-    let admin = auth.clone();
-    state
-        .db
-        .call(move |conn| -> Result<_, AppError> {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let owner = Session::revoke_device(&tx, &id)?.ok_or(AppError::NotFound)?;
-            audit_in(
-                &tx,
-                &admin,
-                AuditEvent::new(Action::DeviceRevoked)
-                    .detail(format!("device {id} of user {owner}")),
-            )?;
-            tx.commit()?;
-            Ok(())
-        })
-        .await?;
+    audited_change(&state, &auth, move |tx| {
+        let owner = Session::revoke_device(tx, &id)?.ok_or(AppError::NotFound)?;
+        Ok(AuditEvent::new(Action::DeviceRevoked).detail(format!("device {id} of user {owner}")))
+    })
+    .await?;
     state.sync.revoke(Revocation::Device(device_id));
     Ok(StatusCode::NO_CONTENT)
 }
@@ -145,23 +152,13 @@ pub async fn disable_user(
         ));
     }
     let id = user_id.clone();
-    let admin = auth.clone();
-    state
-        .db
-        .call(move |conn| -> Result<_, AppError> {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            if !User::disable(&tx, &id)? {
-                return Err(AppError::NotFound);
-            }
-            audit_in(
-                &tx,
-                &admin,
-                AuditEvent::new(Action::UserDisabled).detail(format!("user {id}")),
-            )?;
-            tx.commit()?;
-            Ok(())
-        })
-        .await?;
+    audited_change(&state, &auth, move |tx| {
+        if !User::disable(tx, &id)? {
+            return Err(AppError::NotFound);
+        }
+        Ok(AuditEvent::new(Action::UserDisabled).detail(format!("user {id}")))
+    })
+    .await?;
     state.sync.revoke(Revocation::User(user_id));
     Ok(StatusCode::NO_CONTENT)
 }
@@ -183,25 +180,15 @@ pub async fn set_role(
 ) -> Result<StatusCode, AppError> {
     require_admin(&auth)?;
     let id = user_id.clone();
-    let admin = auth.clone();
-    state
-        .db
-        .call(move |conn| -> Result<_, AppError> {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let before = User::get(&tx, &id)?.ok_or(AppError::NotFound)?;
-            User::set_role(&tx, &id, change.role, change.visit_access)?;
-            audit_in(
-                &tx,
-                &admin,
-                AuditEvent::new(Action::RoleChanged).detail(format!(
-                    "user {id}: {} (visit access {}) -> {} (visit access {})",
-                    before.role, before.visit_access, change.role, change.visit_access
-                )),
-            )?;
-            tx.commit()?;
-            Ok(())
-        })
-        .await?;
+    audited_change(&state, &auth, move |tx| {
+        let before = User::get(tx, &id)?.ok_or(AppError::NotFound)?;
+        User::set_role(tx, &id, change.role, change.visit_access)?;
+        Ok(AuditEvent::new(Action::RoleChanged).detail(format!(
+            "user {id}: {} (visit access {}) -> {} (visit access {})",
+            before.role, before.visit_access, change.role, change.visit_access
+        )))
+    })
+    .await?;
     state.sync.revoke(Revocation::User(user_id));
     // Access decisions of other open connections may depend on this user's role.
     state.sync.access_changed();
@@ -215,21 +202,11 @@ pub async fn reset_mfa(
     Path(user_id): Path<String>,
 ) -> Result<StatusCode, AppError> {
     require_admin(&auth)?;
-    let admin = auth.clone();
-    state
-        .db
-        .call(move |conn| -> Result<_, AppError> {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            User::get(&tx, &user_id)?.ok_or(AppError::NotFound)?;
-            mfa::reset(&tx, &user_id)?;
-            audit_in(
-                &tx,
-                &admin,
-                AuditEvent::new(Action::MfaReset).detail(format!("user {user_id}")),
-            )?;
-            tx.commit()?;
-            Ok(())
-        })
-        .await?;
+    audited_change(&state, &auth, move |tx| {
+        User::get(tx, &user_id)?.ok_or(AppError::NotFound)?;
+        mfa::reset(tx, &user_id)?;
+        Ok(AuditEvent::new(Action::MfaReset).detail(format!("user {user_id}")))
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }

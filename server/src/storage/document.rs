@@ -93,6 +93,22 @@ mod tests {
         (dir, store)
     }
 
+    async fn put(store: &SqliteChunkStore, key: StorageKey, bytes: Vec<u8>) {
+        store.put(key, bytes).await.expect("put");
+    }
+
+    fn incremental_key(doc_id: &str, name: &str) -> StorageKey {
+        StorageKey::incremental(doc_id, name).expect("valid")
+    }
+
+    async fn loaded(store: &SqliteChunkStore, doc_id: &str) -> Automerge {
+        store
+            .load_document(doc_id)
+            .await
+            .expect("load")
+            .expect("present")
+    }
+
     #[tokio::test]
     async fn a_document_without_chunks_loads_as_none() {
         let (_dir, store) = store();
@@ -117,31 +133,22 @@ mod tests {
             .expect("second change");
         let incremental = doc.save_after(&heads_at_snapshot);
 
-        store
-            .put(StorageKey::snapshot("doc1", "s").expect("valid"), snapshot)
-            .await
-            .expect("put snapshot");
-        store
-            .put(
-                StorageKey::incremental("doc1", "i").expect("valid"),
-                incremental,
-            )
-            .await
-            .expect("put incremental");
+        put(
+            &store,
+            StorageKey::snapshot("doc1", "s").expect("valid"),
+            snapshot,
+        )
+        .await;
+        put(&store, incremental_key("doc1", "i"), incremental).await;
         // A neighbour whose id extends doc1's must not be mixed in.
-        store
-            .put(
-                StorageKey::snapshot("doc10", "x").expect("valid"),
-                vec![1, 2, 3],
-            )
-            .await
-            .expect("put neighbour");
+        put(
+            &store,
+            StorageKey::snapshot("doc10", "x").expect("valid"),
+            vec![1, 2, 3],
+        )
+        .await;
 
-        let loaded = store
-            .load_document("doc1")
-            .await
-            .expect("load")
-            .expect("present");
+        let loaded = loaded(&store, "doc1").await;
         assert_eq!(loaded.get_heads(), doc.get_heads());
     }
 
@@ -151,25 +158,14 @@ mod tests {
         let mut doc = Automerge::new();
         doc.transact(|tx| tx.put(ROOT, "venue", "女川町"))
             .expect("change");
-        store
-            .put(
-                StorageKey::incremental("doc1", "good").expect("valid"),
-                doc.save(),
-            )
-            .await
-            .expect("put good");
-        store
-            .put(
-                StorageKey::incremental("doc1", "bad").expect("valid"),
-                b"not automerge".to_vec(),
-            )
-            .await
-            .expect("put bad");
-        let loaded = store
-            .load_document("doc1")
-            .await
-            .expect("load")
-            .expect("present");
+        put(&store, incremental_key("doc1", "good"), doc.save()).await;
+        put(
+            &store,
+            incremental_key("doc1", "bad"),
+            b"not automerge".to_vec(),
+        )
+        .await;
+        let loaded = loaded(&store, "doc1").await;
         assert_eq!(loaded.get_heads(), doc.get_heads());
     }
 
@@ -185,34 +181,14 @@ mod tests {
             .expect("second");
         let second = doc.save_after(&first_heads);
         // As after a SIGKILL between two unordered chunk writes: only the later one is on disk.
-        store
-            .put(
-                StorageKey::incremental("doc1", "second").expect("valid"),
-                second,
-            )
-            .await
-            .expect("put second");
-        let partial = store
-            .load_document("doc1")
-            .await
-            .expect("load")
-            .expect("present");
+        put(&store, incremental_key("doc1", "second"), second).await;
+        let partial = loaded(&store, "doc1").await;
         assert!(
             partial.get_change_by_hash(&doc.get_heads()[0]).is_none(),
             "the dependent change must not count as stored"
         );
-        store
-            .put(
-                StorageKey::incremental("doc1", "first").expect("valid"),
-                first,
-            )
-            .await
-            .expect("put first");
-        let whole = store
-            .load_document("doc1")
-            .await
-            .expect("load")
-            .expect("present");
+        put(&store, incremental_key("doc1", "first"), first).await;
+        let whole = loaded(&store, "doc1").await;
         assert_eq!(whole.get_heads(), doc.get_heads());
     }
 }

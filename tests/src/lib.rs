@@ -94,6 +94,29 @@ impl TestServer {
         ))
     }
 
+    /// A trainer `trainer` of 仙南, logged in, whose samod peer created a session document
+    /// (title 研修), registered it and connected: the arrangement of most sync tests.
+    pub async fn trainer_with_a_session(&self) -> anyhow::Result<TrainerWithSession> {
+        self.add_user("trainer", Role::Trainer, Some("仙南"), false)
+            .await?;
+        let client = self.api_client("trainer").await?;
+        let peer = samod_peer(&client).await?;
+        let handle = peer
+            .create_with(|tx| {
+                automerge::transaction::Transactable::put(tx, automerge::ROOT, "title", "研修")
+            })
+            .await?;
+        let doc_id = handle.document_id().to_string();
+        client.register(&doc_id, "training_session", &[]).await?;
+        peer.connect().await?;
+        Ok(TrainerWithSession {
+            client,
+            peer,
+            handle,
+            doc_id,
+        })
+    }
+
     /// Creates a user directly in the database and returns them; the password is
     /// [`PASSWORD`].
     pub async fn add_user(
@@ -451,6 +474,19 @@ fn write_minimal_shell(dist: &Path) -> std::io::Result<()> {
     )?;
     std::fs::write(dist.join("boot-0123456789abcdef.js"), "export {};")?;
     std::fs::write(dist.join("manifest.webmanifest"), "{}")
+}
+
+/// What [`TestServer::trainer_with_a_session`] arranged.
+#[derive(Debug)]
+pub struct TrainerWithSession {
+    /// The trainer's API client.
+    pub client: ApiClient,
+    /// The trainer's connected samod peer.
+    pub peer: SamodPeer,
+    /// The session document.
+    pub handle: samod::DocHandle,
+    /// Its id.
+    pub doc_id: String,
 }
 
 /// A document's heads as the hex strings the API uses.

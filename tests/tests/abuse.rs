@@ -5,8 +5,7 @@ use std::time::{Duration, Instant};
 
 use automerge::transaction::Transactable as _;
 use futures::{SinkExt as _, StreamExt as _};
-use nimo_server::accounts::Role;
-use nimo_tests::{ApiClient, TestServer, samod_peer};
+use nimo_tests::{ApiClient, TestServer, TrainerWithSession};
 use tokio_tungstenite::tungstenite::Message;
 
 /// Opens a raw socket with a fresh ticket, sends `frame`, and says whether the server closed the
@@ -25,17 +24,12 @@ async fn server_closes_after(client: &ApiClient, frame: Message) -> anyhow::Resu
 #[tokio::test]
 async fn bad_frames_close_their_connection_and_harm_nothing_else() -> anyhow::Result<()> {
     let server = TestServer::start().await?;
-    server
-        .add_user("trainer", Role::Trainer, Some("仙南"), false)
-        .await?;
-    let client = server.api_client("trainer").await?;
-    let peer = samod_peer(&client).await?;
-    let handle = peer
-        .create_with(|tx| tx.put(automerge::ROOT, "title", "研修"))
-        .await?;
-    let doc_id = handle.document_id().to_string();
-    client.register(&doc_id, "training_session", &[]).await?;
-    peer.connect().await?;
+    let TrainerWithSession {
+        client,
+        peer: _connected,
+        handle,
+        doc_id,
+    } = server.trainer_with_a_session().await?;
 
     let garbage = Message::Binary(vec![0xff, 0x00, 0x13, 0x37].into());
     assert!(
@@ -101,17 +95,12 @@ async fn a_flooding_connection_is_cut_while_another_keeps_syncing() -> anyhow::R
         };
     })
     .await?;
-    server
-        .add_user("trainer", Role::Trainer, Some("仙南"), false)
-        .await?;
-    let client = server.api_client("trainer").await?;
-    let peer = samod_peer(&client).await?;
-    let handle = peer
-        .create_with(|tx| tx.put(automerge::ROOT, "title", "研修"))
-        .await?;
-    let doc_id = handle.document_id().to_string();
-    client.register(&doc_id, "training_session", &[]).await?;
-    peer.connect().await?;
+    let TrainerWithSession {
+        client,
+        peer: _connected,
+        handle,
+        doc_id,
+    } = server.trainer_with_a_session().await?;
 
     let (ticket, peer_id) = client.ticket().await?;
     let (socket, _) = tokio_tungstenite::connect_async(client.ws_url(&ticket).as_str()).await?;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use automerge::{ReadDoc as _, transaction::Transactable as _};
 use nimo_server::accounts::Role;
-use nimo_tests::{TestServer, hex_heads, samod_peer};
+use nimo_tests::{TestServer, TrainerWithSession, hex_heads, samod_peer};
 
 fn title(handle: &samod::DocHandle) -> Option<String> {
     handle.with_document(|doc| {
@@ -115,17 +115,12 @@ async fn unassigning_a_visitor_stops_the_case_on_their_open_connection() -> anyh
 async fn a_document_past_its_size_limit_stays_readable_and_takes_no_more_changes()
 -> anyhow::Result<()> {
     let server = TestServer::start_with(|config| config.max_document_bytes = 4096).await?;
-    server
-        .add_user("trainer", Role::Trainer, Some("仙南"), false)
-        .await?;
-    let client = server.api_client("trainer").await?;
-    let peer = samod_peer(&client).await?;
-    let handle = peer
-        .create_with(|tx| tx.put(automerge::ROOT, "title", "研修"))
-        .await?;
-    let doc_id = handle.document_id().to_string();
-    client.register(&doc_id, "training_session", &[]).await?;
-    peer.connect().await?;
+    let TrainerWithSession {
+        client,
+        peer: _connected,
+        handle,
+        doc_id,
+    } = server.trainer_with_a_session().await?;
     // Grow it well past 4 KB with incompressible text.
     let filler: String = (0..6000u32)
         .map(|i| char::from_u32(0x4E00 + (i * 7919) % 20000).unwrap_or('字'))

@@ -5,8 +5,7 @@
 use std::time::Duration;
 
 use automerge::transaction::Transactable as _;
-use nimo_server::accounts::Role;
-use nimo_tests::{TestServer, hex_heads, samod_peer, server_process::server_binary};
+use nimo_tests::{TestServer, TrainerWithSession, hex_heads, server_process::server_binary};
 
 async fn run(args: &[&std::ffi::OsStr]) -> anyhow::Result<(bool, String)> {
     let output = tokio::process::Command::new(server_binary()?)
@@ -59,17 +58,12 @@ async fn recorded_heads(
 async fn an_online_backup_restores_to_the_same_heads_and_a_damaged_one_is_refused()
 -> anyhow::Result<()> {
     let mut server = TestServer::start().await?;
-    server
-        .add_user("trainer", Role::Trainer, Some("仙南"), false)
-        .await?;
-    let client = server.api_client("trainer").await?;
-    let peer = samod_peer(&client).await?;
-    let handle = peer
-        .create_with(|tx| tx.put(automerge::ROOT, "title", "研修"))
-        .await?;
-    let doc_id = handle.document_id().to_string();
-    client.register(&doc_id, "training_session", &[]).await?;
-    peer.connect().await?;
+    let TrainerWithSession {
+        client,
+        peer: _connected,
+        handle,
+        doc_id,
+    } = server.trainer_with_a_session().await?;
     let backed_up = handle.with_document(|doc| hex_heads(doc));
     assert!(client.wait_until_stored(&doc_id, &backed_up).await?);
     recorded_heads(&server, &doc_id, &backed_up).await?;

@@ -12,9 +12,8 @@ use std::time::{Duration, Instant};
 
 use automerge::transaction::Transactable as _;
 use futures::{SinkExt as _, StreamExt as _};
-use nimo_server::accounts::Role;
 use nimo_shared::sync::{Message as Frame, PeerId};
-use nimo_tests::{TestServer, samod_peer};
+use nimo_tests::{TestServer, TrainerWithSession};
 use tokio_tungstenite::tungstenite::Message;
 
 /// An automerge sync message carrying one chunk: no heads, needs or haves.
@@ -59,17 +58,12 @@ fn deflate_bomb() -> anyhow::Result<Vec<u8>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_sync_messages_close_their_connection_and_harm_nobody_else() -> anyhow::Result<()> {
     let server = TestServer::start().await?;
-    server
-        .add_user("trainer", Role::Trainer, Some("仙南"), false)
-        .await?;
-    let client = server.api_client("trainer").await?;
-    let peer = samod_peer(&client).await?;
-    let handle = peer
-        .create_with(|tx| tx.put(automerge::ROOT, "title", "研修"))
-        .await?;
-    let doc_id = handle.document_id().to_string();
-    client.register(&doc_id, "training_session", &[]).await?;
-    peer.connect().await?;
+    let TrainerWithSession {
+        client,
+        peer,
+        handle,
+        doc_id,
+    } = server.trainer_with_a_session().await?;
     let heads: Vec<String> =
         handle.with_document(|doc| doc.get_heads().iter().map(ToString::to_string).collect());
     anyhow::ensure!(client.wait_until_stored(&doc_id, &heads).await?);

@@ -325,15 +325,13 @@ mod tests {
         .expect("capacity")
     }
 
-    /// The rows are scribbled over after the first pass: only a pass that rewrites them brings
-    /// the projected capacity back.
-    #[tokio::test]
-    async fn a_pass_over_the_heads_projected_last_writes_nothing_and_a_change_is_projected() {
+    /// A fresh database and chunk store in which [`DOC`] is registered as a training session.
+    async fn with_session_registered() -> (tempfile::TempDir, Db, SqliteChunkStore) {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = Db::open_in(dir.path()).expect("open");
         let store = SqliteChunkStore::open(db.path()).expect("store");
         db.call(|conn| -> Result<bool, DbError> {
-            // Users are not this test's subject.
+            // Users are not these tests' subject.
             conn.pragma_update(None, "foreign_keys", "OFF")?;
             Ok(registry::register(
                 conn,
@@ -347,6 +345,14 @@ mod tests {
         })
         .await
         .expect("register");
+        (dir, db, store)
+    }
+
+    /// The rows are scribbled over after the first pass: only a pass that rewrites them brings
+    /// the projected capacity back.
+    #[tokio::test]
+    async fn a_pass_over_the_heads_projected_last_writes_nothing_and_a_change_is_projected() {
+        let (_dir, db, store) = with_session_registered().await;
         let mut document = session();
         let put = |key: StorageKey, bytes: Vec<u8>| {
             let store = store.clone();
@@ -401,23 +407,7 @@ mod tests {
     /// A batch answers for each of its documents, in order, from one transaction.
     #[tokio::test]
     async fn a_batch_answers_for_each_document_in_order() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let db = Db::open_in(dir.path()).expect("open");
-        let store = SqliteChunkStore::open(db.path()).expect("store");
-        db.call(|conn| -> Result<bool, DbError> {
-            conn.pragma_update(None, "foreign_keys", "OFF")?;
-            Ok(registry::register(
-                conn,
-                DOC,
-                DocKind::TrainingSession,
-                None,
-                "u",
-                &[],
-                1,
-            )?)
-        })
-        .await
-        .expect("register");
+        let (_dir, db, store) = with_session_registered().await;
         let unregistered = "3Ry5r1qC3HqXEYkmsn5D9tNTHZWm";
         let saved = session().save();
         for doc_id in [DOC, unregistered] {

@@ -3,8 +3,10 @@
 //! steady rate and an API client reads at another; latency percentiles, drops and the server's
 //! memory are reported. It is a benchmark: nothing here fails on a slow figure.
 //!
-//! The read is `GET /api/sync/manifest?since=0` (every document the user sees, with heads): TO
-//! BE RE-POINTED at the office report endpoint when the report module lands.
+//! The read is the office report `GET /api/reports/supporters` (心のサポーター by district), asked
+//! as an office user over projection tables filled with attendance rows before the server
+//! starts ([`report::fill`]: 100,000 rows, 5,000 with `--quick`), so each read does the real
+//! report's work while the pushes write.
 //!
 //! The open-file limit: every held connection costs the server one descriptor and this process
 //! one; the soft `RLIMIT_NOFILE` is raised to the hard limit here (children inherit it), and the
@@ -22,7 +24,7 @@ use std::{
 
 use anyhow::Context as _;
 
-use super::{api::NimoApi, peer, procstat, servers};
+use super::{api::NimoApi, peer, procstat, report, servers};
 
 /// Options of `cargo xtask bench load`.
 #[derive(Debug, clap::Args)]
@@ -92,7 +94,21 @@ pub async fn run(binary: &Path, work: &Path, args: &LoadArgs) -> anyhow::Result<
         dist.join("index.html"),
         "<!doctype html><title>nimo bench</title>",
     )?;
+    // Start and stop once, so the migrations create the schema and mark the empty projection
+    // current (the next start must not rebuild it from the absent chunks); then fill it.
+    servers::start_nimo(binary, &data, &dist)
+        .await?
+        .stop()
+        .await?;
     servers::nimo_add_user(binary, &data).await?;
+    servers::nimo_add_user_as(binary, &data, report::OFFICE_LOGIN, "office", None).await?;
+    let rows = if args.quick { 5_000 } else { 100_000 };
+    let path = data.join("nimo.sqlite3");
+    let filled = tokio::task::spawn_blocking(move || report::fill(&path, rows)).await??;
+    println!(
+        "load: report tables filled with {rows} attendance rows ({} sessions, {} people)",
+        filled.sessions, filled.people
+    );
     let server = servers::start_nimo(binary, &data, &dist).await?;
     let outcome = drive(&server, connections, duration, args).await;
     let end = server.sample();
@@ -115,6 +131,9 @@ async fn drive(
     args: &LoadArgs,
 ) -> anyhow::Result<String> {
     let api = NimoApi::login(server.port).await?;
+    let office = Arc::new(
+        NimoApi::login_as(server.port, report::OFFICE_LOGIN, servers::NIMO_PASSWORD).await?,
+    );
     // Open and prime every connection (register its document and push it once).
     let setup = Instant::now();
     let mut peers = Vec::with_capacity(connections);
@@ -186,12 +205,17 @@ async fn drive(
     while Instant::now() < end {
         tokio::time::sleep_until(next).await;
         next += read_every;
-        let api = api.clone();
+        let office = office.clone();
         let latencies = read_latencies.clone();
         let errors = errors.clone();
         reads.push(tokio::spawn(async move {
             let t = Instant::now();
-            match api.get("/api/sync/manifest?since=0").await {
+            let path = format!(
+                "/api/reports/{}?year=R{}&format=json",
+                report::REPORT,
+                report::YEAR
+            );
+            match office.get(&path).await {
                 Ok(_) => latencies
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -228,7 +252,7 @@ async fn drive(
     readings.sort_by(f64::total_cmp);
     let errors = errors.lock().unwrap_or_else(|p| p.into_inner()).clone();
     Ok(format!(
-        "set-up {setup_s:.1} s (RSS after {:.1} MB) | drops {} | pushes {} ({:.1}/s) p50 {:.1} ms p99 {:.1} ms max {:.1} ms | reads {} ({:.1}/s) p50 {:.1} ms p99 {:.1} ms max {:.1} ms (goal p99 < 250 ms) | RSS sampled peak {peak_rss:.1} MB{}",
+        "set-up {setup_s:.1} s (RSS after {:.1} MB) | drops {} | pushes {} ({:.1}/s) p50 {:.1} ms p99 {:.1} ms max {:.1} ms | report reads {} ({:.1}/s) p50 {:.1} ms p99 {:.1} ms max {:.1} ms (goal p99 < 250 ms) | RSS sampled peak {peak_rss:.1} MB{}",
         after_setup.rss_mb,
         drops.load(Ordering::Relaxed),
         pushes.len(),

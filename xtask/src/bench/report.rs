@@ -38,16 +38,16 @@ use super::{Ctx, Side, api::NimoApi, servers, stats, stats::Run};
 
 /// The report measured, its course, and the fiscal year asked for (R7 exists after it: its
 /// people must count in neither the year nor the 累計).
-const REPORT: &str = "supporters";
+pub(super) const REPORT: &str = "supporters";
 const COURSE: TrainingKind = TrainingKind::KokoroSupporter;
-const YEAR: u16 = 6;
+pub(super) const YEAR: u16 = 6;
 /// The fiscal years the sessions are spread over.
 const YEARS: std::ops::RangeInclusive<u16> = 3..=7;
 /// Timed runs of each side (after one untimed warm-up each).
 const RUNS: usize = 3;
 
 /// The office user the report is asked as.
-const OFFICE_LOGIN: &str = "bench-office";
+pub(super) const OFFICE_LOGIN: &str = "bench-office";
 
 /// The raw answer: the first completion of each person (`GROUP BY person_key`, SQLite taking the
 /// bare columns from the row holding the `MIN`; the key orders as `held_on, doc_id, attendee_id`
@@ -239,9 +239,9 @@ fn check(nimo: &Counts, raw: &Counts) -> anyhow::Result<()> {
 }
 
 /// What was written.
-struct Filled {
-    sessions: usize,
-    people: usize,
+pub(super) struct Filled {
+    pub(super) sessions: usize,
+    pub(super) people: usize,
 }
 
 /// A small deterministic generator (splitmix64): the same data on every run and machine.
@@ -278,7 +278,7 @@ enum Home {
 }
 
 /// Writes `rows` attendance rows (and their sessions and registry entries) in one transaction.
-fn fill(path: &Path, rows: usize) -> anyhow::Result<Filled> {
+pub(super) fn fill(path: &Path, rows: usize) -> anyhow::Result<Filled> {
     const BASE58: &[u8] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
     let municipalities: Vec<Municipality> = Municipality::all().collect();
     let sendai_city = municipalities

@@ -39,7 +39,7 @@ fn short_runs(target: &str) -> u64 {
     match target {
         "protocol_frame" => 7_000_000,
         "client_frame" => 240_000,
-        "sync_message" => 600_000,
+        "sync_message" => 680_000,
         "document_load" => 2_900_000,
         "roster_csv" => 2_100_000,
         "api_json" => 9_000_000,

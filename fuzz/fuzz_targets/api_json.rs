@@ -7,10 +7,14 @@
 use std::str::FromStr;
 
 use libfuzzer_sys::fuzz_target;
-use nimo_server::http::auth::{LoginRequest, PasswordChange};
+use nimo_server::access::DocKind;
+use nimo_server::http::admin::RoleChange;
+use nimo_server::http::auth::PasswordChange;
+use nimo_server::http::login::{EnrolRequest, LoginRequest, SecondFactorRequest};
+use nimo_server::office::{conflicts::Resolve, duplicates::Merge};
+use nimo_server::reports::{ReportQuery, SetTarget};
 use nimo_server::sync::api::{ConfirmRequest, ManifestQuery, MembersRequest, RegisterRequest};
 use nimo_server::sync::ws::TicketQuery;
-use nimo_server::access::DocKind;
 
 /// The handlers' own checks on strings a body carries (their fields are private to the server,
 /// so the strings are read from the same JSON a second time).
@@ -37,14 +41,21 @@ fuzz_target!(|input: &[u8]| {
     let Some((&endpoint, body)) = input.split_first() else {
         return;
     };
-    match endpoint % 7 {
+    match endpoint % 14 {
         0 => drop(serde_json::from_slice::<LoginRequest>(body)),
         1 => drop(serde_json::from_slice::<PasswordChange>(body)),
         2 => drop(serde_json::from_slice::<RegisterRequest>(body)),
         3 => drop(serde_json::from_slice::<ConfirmRequest>(body)),
         4 => drop(serde_json::from_slice::<MembersRequest>(body)),
         5 => drop(serde_urlencoded::from_bytes::<ManifestQuery>(body)),
-        _ => drop(serde_urlencoded::from_bytes::<TicketQuery>(body)),
+        6 => drop(serde_urlencoded::from_bytes::<TicketQuery>(body)),
+        7 => drop(serde_json::from_slice::<EnrolRequest>(body)),
+        8 => drop(serde_json::from_slice::<SecondFactorRequest>(body)),
+        9 => drop(serde_json::from_slice::<RoleChange>(body)),
+        10 => drop(serde_json::from_slice::<Merge>(body)),
+        11 => drop(serde_json::from_slice::<Resolve>(body)),
+        12 => drop(serde_json::from_slice::<SetTarget>(body)),
+        _ => drop(serde_urlencoded::from_bytes::<ReportQuery>(body)),
     }
     if let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) {
         check_strings(&value);

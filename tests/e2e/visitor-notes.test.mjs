@@ -20,6 +20,7 @@ import {
   tempDir,
 } from "./lib/harness.mjs";
 import { currentStep, totpAt } from "./lib/totp.mjs";
+import { visitorLogsIn as loginVisitor } from "./lib/visitor.mjs";
 
 const ALICE = { login: "houmon1", name: "訪問 一子", role: "visitor", team: "県", password: "a-long-visitor-passphrase-1", pin: "482913" };
 const BOB = { login: "houmon2", name: "訪問 二郎", role: "visitor", team: "県", password: "a-long-visitor-passphrase-2", pin: "730164" };
@@ -56,27 +57,9 @@ async function phone(existingProfile) {
   return { browser, page, profileDir };
 }
 
-/** Password, then the second factor enrolled on the page, recovery codes, then the PIN. */
-async function visitorLogsIn(page, user) {
-  await page.goto(`${server.url}/visitor`);
-  await page.getByLabel("ログイン名").fill(user.login, { timeout: 20_000 });
-  await page.getByLabel("パスワード").fill(user.password);
-  await page.getByRole("button", { name: "ログイン" }).click();
-  await page.getByRole("heading", { name: "二段階認証" }).waitFor();
-  const secret = (await page.locator(".mfa-secret").textContent()).trim();
-  await page.getByLabel("確認コード").fill(totpAt(secret, currentStep()));
-  await page.getByRole("button", { name: "確認" }).click();
-  await page.getByRole("heading", { name: "回復コード" }).waitFor().catch(async (error) => {
-    throw new Error(`${error.message}\npage: ${await page.locator("body").innerText()}\n${browsers.flatMap((b) => b.errors).join("\n")}`);
-  });
-  assert.equal(await page.locator(".recovery-codes li").count(), 10);
-  await page.getByRole("button", { name: "保管しました" }).click();
-  await page.getByRole("heading", { name: "この端末のPINを設定" }).waitFor();
-  await page.getByLabel("PIN", { exact: true }).fill(user.pin);
-  await page.getByLabel("PIN（確認）").fill(user.pin);
-  await page.getByRole("button", { name: "設定する" }).click();
-  await page.getByRole("heading", { name: "担当の事例" }).waitFor({ timeout: 30_000 });
-}
+/** The visitor's first login on `page`, ending on the list of cases. */
+const visitorLogsIn = (page, user) =>
+  loginVisitor(page, server.url, user, () => browsers.flatMap((b) => b.errors));
 
 /** An admin's bearer token: password, then the second factor enrolled over the API. */
 async function adminToken() {

@@ -3,7 +3,8 @@
 //! server confirmed before (or after) must be in the database, and the database must pass
 //! `PRAGMA integrity_check`; then every device's changes must reach "stored" again.
 //!
-//! - `NIMO_SOAK_KILLS` (default 5) sets how many times; `cargo xtask soak` runs 1000 in release.
+//! - `NIMO_SOAK_KILLS` (default 5) sets how many times; `cargo xtask test` runs 20 (CI),
+//!   `cargo xtask soak` 1000 in release.
 //! - `NIMO_SOAK_SEED` replays a run: the seed picks when the server dies and how fast devices
 //!   write, and is printed at the start.
 //! - The binary is found as `nimo_tests::server_process::server_binary` says

@@ -10,14 +10,16 @@
 //! before and fixed), then fuzzes. A crash leaves its input in `fuzz/artifacts/<target>/` and
 //! fails.
 //!
-//! - `cargo xtask fuzz`: CI's short run, the targets of `shared`, each for a fixed number of
-//!   inputs ([`short_runs`]) from seed [`SHORT_SEED`] and an empty corpus: the same inputs on every machine, so
-//!   CI never fails on a find that depends on the machine's speed or the day's luck. (A random
-//!   30 s run found a 16 GiB allocation in CI once, `regressions/document_load/bundle-huge-run`;
-//!   finding is the long run's job, and a find becomes a regression that every run replays.)
-//! - `cargo xtask fuzz --long`: 15 minutes per target, every target including the server's API
-//!   bodies (`--features server`), a random seed, growing `fuzz/corpus/<target>/` (not
-//!   committed). `--seconds N` gives any run that shape with N seconds per target.
+//! - `cargo xtask fuzz`: CI's short run, every target (the server's API bodies too, so the fuzz
+//!   crate is always built with `--features server`), each for a fixed number of inputs
+//!   ([`short_runs`], about a minute of each on a quiet two-core machine) from seed
+//!   [`SHORT_SEED`] and an empty corpus: the same inputs on every machine, so CI never fails on a
+//!   find that depends on the machine's speed or the day's luck. (A random 30 s run found a
+//!   16 GiB allocation in CI once, `regressions/document_load/bundle-huge-run`; finding is the
+//!   long run's job, and a find becomes a regression that every run replays.)
+//! - `cargo xtask fuzz --long`: 15 minutes per target, every target, a random seed, growing
+//!   `fuzz/corpus/<target>/` (not committed). `--seconds N` gives any run that shape with N
+//!   seconds per target.
 //!
 //! cargo-fuzz is installed from crates.io at [`CARGO_FUZZ_VERSION`] when it is missing.
 
@@ -28,31 +30,36 @@ use crate::process;
 /// The cargo-fuzz release installed when none is present.
 pub const CARGO_FUZZ_VERSION: &str = "0.13.2";
 
-/// Inputs a target gets in the short run: about 15 s of each on this machine (their speeds
-/// differ fifty-fold: a frame decodes in microseconds, a client handles one in a third of a
-/// millisecond).
+/// Inputs a target gets in the short run: about a minute of CPU each (their speeds differ
+/// fifty-fold: a frame decodes in microseconds, a client handles one in a quarter of a
+/// millisecond, and each slows down as its corpus grows, not always evenly). Sized on the
+/// development machine by running each target from [`SHORT_SEED`] and timing its CPU seconds;
+/// fuzz/README.md has the figures.
 fn short_runs(target: &str) -> u64 {
     match target {
-        "protocol_frame" => 2_000_000, // ~200,000 inputs/s
-        "client_frame" => 50_000,      // ~3,000/s
-        "sync_message" => 150_000,     // ~10,000/s
-        "document_load" => 600_000,    // ~40,000/s
-        _ => 1_500_000,                // roster_csv: ~100,000/s
+        "protocol_frame" => 7_000_000,
+        "client_frame" => 240_000,
+        "sync_message" => 600_000,
+        "document_load" => 2_900_000,
+        "roster_csv" => 2_400_000,
+        "api_json" => 8_500_000,
+        // Not reached: every target has its count above.
+        _ => 1_000_000,
     }
 }
 /// libFuzzer's seed in the short run.
 const SHORT_SEED: u64 = 20_261_122;
 
-/// Targets that need only `shared`: fast to build, run in CI.
-const SHARED_TARGETS: &[&str] = &[
+/// Every target. `api_json` links the server, behind the fuzz crate's `server` feature, which
+/// every build here turns on (one feature set, so the short and long runs share one build).
+const TARGETS: &[&str] = &[
     "protocol_frame",
     "client_frame",
     "sync_message",
     "document_load",
     "roster_csv",
+    "api_json",
 ];
-/// Targets that link the server (behind the fuzz crate's `server` feature).
-const SERVER_TARGETS: &[&str] = &["api_json"];
 
 /// Options of `cargo xtask fuzz`.
 #[derive(Debug, clap::Args)]
@@ -64,21 +71,17 @@ pub struct FuzzArgs {
     /// either, the short run's fixed inputs).
     #[arg(long)]
     seconds: Option<u64>,
-    /// Include the targets that link the server in a short run.
-    #[arg(long)]
-    all: bool,
     /// Fuzz only this target.
     #[arg(long)]
     target: Option<String>,
 }
 
 impl FuzzArgs {
-    /// CI's short run: the `shared` targets, fixed inputs.
+    /// CI's short run: every target, fixed inputs.
     pub fn short() -> Self {
         Self {
             long: false,
             seconds: None,
-            all: false,
             target: None,
         }
     }
@@ -87,11 +90,9 @@ impl FuzzArgs {
 /// Installs cargo-fuzz if needed, replays the regressions and fuzzes each target.
 pub fn run(root: &Path, args: &FuzzArgs) -> anyhow::Result<()> {
     install_cargo_fuzz(root)?;
-    let with_server = args.long || args.all || args.target.as_deref().is_some_and(is_server);
     let timed = args.seconds.or(args.long.then_some(900));
-    let targets: Vec<&str> = SHARED_TARGETS
+    let targets: Vec<&str> = TARGETS
         .iter()
-        .chain(if with_server { SERVER_TARGETS } else { &[] })
         .copied()
         .filter(|t| args.target.as_deref().is_none_or(|only| only == *t))
         .collect();
@@ -102,13 +103,13 @@ pub fn run(root: &Path, args: &FuzzArgs) -> anyhow::Result<()> {
     );
     let fuzz_dir = root.join("fuzz");
     // One build of every target first, so the timed runs below only fuzz.
-    let mut build = fuzz_command(root, "build", with_server);
+    let mut build = fuzz_command(root, "build");
     build.args(["--sanitizer", "none"]);
     process::run(build, &fuzz_dir)?;
     for target in targets {
         let regressions = fuzz_dir.join("regressions").join(target);
         if regressions.is_dir() {
-            let mut replay = fuzz_command(root, "run", with_server);
+            let mut replay = fuzz_command(root, "run");
             replay
                 .args(["--sanitizer", "none", target])
                 .arg(&regressions)
@@ -132,7 +133,7 @@ pub fn run(root: &Path, args: &FuzzArgs) -> anyhow::Result<()> {
             }
         };
         std::fs::create_dir_all(&corpus)?;
-        let mut fuzz = fuzz_command(root, "run", with_server);
+        let mut fuzz = fuzz_command(root, "run");
         fuzz.args(["--sanitizer", "none", target])
             .arg(&corpus)
             .arg("--")
@@ -143,20 +144,13 @@ pub fn run(root: &Path, args: &FuzzArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn is_server(target: &str) -> bool {
-    SERVER_TARGETS.contains(&target)
-}
-
 /// `cargo fuzz <subcommand>` with the fuzz crate's own target directory, so its instrumented
-/// build never invalidates the workspace's.
-fn fuzz_command(root: &Path, subcommand: &str, with_server: bool) -> Command {
+/// build never invalidates the workspace's, and the `server` feature (`api_json`).
+fn fuzz_command(root: &Path, subcommand: &str) -> Command {
     let mut command = process::cargo();
     command
-        .args(["fuzz", subcommand])
+        .args(["fuzz", subcommand, "--features", "server"])
         .env("CARGO_TARGET_DIR", process::target_dir(root).join("fuzz"));
-    if with_server {
-        command.args(["--features", "server"]);
-    }
     command
 }
 

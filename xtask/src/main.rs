@@ -37,7 +37,7 @@ enum Command {
     /// and `bench load`.
     Bench(bench::BenchArgs),
     /// Fuzz every decoder of untrusted bytes with cargo-fuzz (`fuzz/`): the same inputs on every
-    /// run (about 15 s per target), or 15 minutes each from a random seed with `--long`.
+    /// run (about a minute per target), or 15 minutes each from a random seed with `--long`.
     Fuzz(fuzz::FuzzArgs),
 }
 

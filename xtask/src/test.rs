@@ -10,6 +10,10 @@ use anyhow::Context as _;
 
 use crate::{bench, dist, fuzz, process, setup};
 
+/// SIGKILLs of the server in CI's durability test (`tests/tests/durability.rs`; its default,
+/// for a quick `cargo test`, is 5; `cargo xtask soak` runs 1,000).
+const CI_SERVER_KILLS: u32 = 20;
+
 /// Options of `cargo xtask test`.
 #[derive(Debug, clap::Args)]
 pub struct TestArgs {}
@@ -72,7 +76,8 @@ pub fn run(root: &Path, _args: &TestArgs) -> anyhow::Result<()> {
     // The app has no native tests: its logic lives in `shared` and it is tested in the browser.
     let mut test = process::cargo();
     test.args(["test", "--workspace", "--exclude", "nimo-app"])
-        .env("NIMO_SERVER_BIN", server_binary(root));
+        .env("NIMO_SERVER_BIN", server_binary(root))
+        .env("NIMO_SOAK_KILLS", CI_SERVER_KILLS.to_string());
     process::run(test, root)?;
     // The decoders of untrusted bytes, fuzzed briefly (the long run is `cargo xtask fuzz --long`).
     fuzz::run(root, &fuzz::FuzzArgs::short())?;

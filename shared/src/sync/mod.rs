@@ -8,6 +8,7 @@
 //! - [`storage_key`]: automerge-repo's storage key layout for the browser's IndexedDB;
 //! - [`backoff`]: reconnect delays;
 //! - [`chunk_bounds`]: what decoding received automerge chunks may cost, checked first;
+//! - [`bloom_guard`]: bloom filters automerge would divide by zero on, refused first too;
 //! - [`status`]: what the UI shows;
 //! - [`client`]: [`SyncClient`], the sans-IO state machine that ties them together.
 //!
@@ -16,6 +17,7 @@
 //! `shared/tests/sync_simulation.rs`.
 
 pub mod backoff;
+pub mod bloom_guard;
 pub mod chunk_bounds;
 pub mod client;
 pub mod ids;
@@ -24,6 +26,7 @@ pub mod status;
 pub mod storage_key;
 
 pub use backoff::{BackoffConfig, backoff_delay};
+pub use bloom_guard::BloomRefused;
 pub use chunk_bounds::{ChunkBounds, ChunkRefused};
 pub use client::{ClientConfig, ClientError, Effect, Input, ManifestEntry, SyncClient};
 pub use ids::{BadDocumentId, DocumentId, PeerId};

@@ -19,6 +19,7 @@ use rand_core::RngCore;
 
 use super::local_doc::LocalDoc;
 use super::{ClientConfig, Effect, SyncClient};
+use crate::sync::bloom_guard;
 use crate::sync::chunk_bounds::{self, ChunkBounds};
 use crate::sync::ids::{DocumentId, PeerId};
 use crate::sync::protocol::{Message, PROTOCOL_VERSION, PeerMetadata};
@@ -404,6 +405,9 @@ impl Established {
         // someone in its place, sends a costly message: the phone must not run out of memory.
         let changes: Vec<u8> = sync_msg.changes.iter().flatten().copied().collect();
         chunk_bounds::check(&changes, &ChunkBounds::default())
+            .map_err(|e| format!("sync message for {doc_id} refused: {e}"))?;
+        // automerge would panic answering it, and a panic aborts the app in the browser.
+        bloom_guard::check(&sync_msg)
             .map_err(|e| format!("sync message for {doc_id} refused: {e}"))?;
         let have_it = docs.get(&doc_id).is_some_and(|local| !local.is_empty());
         if !have_it && (is_request || sync_msg.heads.is_empty()) {

@@ -119,7 +119,8 @@ test(`a check-in saved on the device survives SIGKILL of the browser (${RUNS} ru
   try {
     await open(browser.page, "/trainer");
     const page = browser.page;
-    await page.getByText(/に同期済み$/).waitFor({ timeout: 30_000 });
+    // The first browser test of a CI run: the wasm is compiled cold, so allow a minute.
+    await page.getByText(/に同期済み$/).waitFor({ timeout: 60_000 });
     await page.getByLabel("研修の種類").selectOption({ label: "心のサポーター養成研修" });
     await page.getByLabel("対象（心のサポーター養成研修のみ）").selectOption({ label: "地域住民" });
     await page.getByLabel("日付").fill("2025-06-01");

@@ -34,6 +34,11 @@ pub struct Config {
     /// and `Secure` cookies. Never set it when clients reach the server directly, or they
     /// choose their own address for the login throttle.
     pub behind_proxy: bool,
+    /// How many samod repositories the documents are sharded over (`sync::shards`): samod's
+    /// hub does work per event proportional to its connections × its loaded documents, so
+    /// each shard holds a K-th of them. Changing it between starts is safe: a document moves
+    /// to another shard, which loads it from storage.
+    pub sync_shards: usize,
     /// Per-connection limits on sync frames (built in; not read from the file or environment,
     /// tests lower them).
     pub sync_rate_limit: crate::sync::rate::RateLimit,
@@ -59,6 +64,7 @@ impl Default for Config {
             log_format: LogFormat::Pretty,
             max_document_bytes: 8 * 1024 * 1024,
             behind_proxy: false,
+            sync_shards: 16,
             sync_rate_limit: crate::sync::rate::RateLimit::default(),
         }
     }
@@ -75,6 +81,7 @@ impl fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("max_document_bytes", &self.max_document_bytes)
             .field("behind_proxy", &self.behind_proxy)
+            .field("sync_shards", &self.sync_shards)
             .field("sync_rate_limit", &self.sync_rate_limit)
             .finish()
     }
@@ -111,7 +118,19 @@ pub enum ConfigError {
         /// What was expected.
         reason: &'static str,
     },
+    /// `sync_shards` is 0 or more than [`MAX_SYNC_SHARDS`].
+    #[error("sync_shards must be between 1 and {max}, not {value}")]
+    SyncShards {
+        /// The value found.
+        value: usize,
+        /// [`MAX_SYNC_SHARDS`].
+        max: usize,
+    },
 }
+
+/// The most shards allowed: each is a samod repository with its own tasks, and every device
+/// connection opens one virtual connection per shard.
+pub const MAX_SYNC_SHARDS: usize = 256;
 
 /// The file layer: every key optional, unknown keys rejected so a typo is not silently ignored.
 #[derive(Debug, Default, Deserialize)]
@@ -124,6 +143,7 @@ struct FileLayer {
     log_format: Option<LogFormat>,
     max_document_bytes: Option<u64>,
     behind_proxy: Option<bool>,
+    sync_shards: Option<usize>,
 }
 
 impl Config {
@@ -163,6 +183,12 @@ impl Config {
         for (name, value) in env {
             config.apply_env(&name, value)?;
         }
+        if !(1..=MAX_SYNC_SHARDS).contains(&config.sync_shards) {
+            return Err(ConfigError::SyncShards {
+                value: config.sync_shards,
+                max: MAX_SYNC_SHARDS,
+            });
+        }
         Ok(config)
     }
 
@@ -187,6 +213,9 @@ impl Config {
         }
         if let Some(behind_proxy) = layer.behind_proxy {
             self.behind_proxy = behind_proxy;
+        }
+        if let Some(shards) = layer.sync_shards {
+            self.sync_shards = shards;
         }
     }
 
@@ -230,6 +259,11 @@ impl Config {
                     "false" | "0" => false,
                     _ => return Err(invalid("expected true or false")),
                 };
+            }
+            "NIMO_SYNC_SHARDS" => {
+                self.sync_shards = value
+                    .parse()
+                    .map_err(|_| invalid("expected a number of shards"))?;
             }
             // Other NIMO_* variables belong to other tools (NIMO_LOG is the log filter).
             _ => {}
@@ -299,5 +333,34 @@ mod tests {
                 "https://b.example".to_owned()
             ]
         );
+    }
+
+    #[test]
+    fn sync_shards_default_to_16_and_layer_like_the_rest() {
+        let config = Config::from_layers(None, env(&[])).expect("defaults load");
+        assert_eq!(config.sync_shards, 16);
+        let config = Config::from_layers(
+            Some(("sync_shards = 4\n", Path::new("nimo.toml"))),
+            env(&[]),
+        )
+        .expect("file loads");
+        assert_eq!(config.sync_shards, 4);
+        let config = Config::from_layers(
+            Some(("sync_shards = 4\n", Path::new("nimo.toml"))),
+            env(&[("NIMO_SYNC_SHARDS", "64")]),
+        )
+        .expect("environment loads");
+        assert_eq!(config.sync_shards, 64);
+    }
+
+    #[test]
+    fn zero_shards_is_an_error() {
+        let result = Config::from_layers(None, env(&[("NIMO_SYNC_SHARDS", "0")]));
+        assert!(matches!(
+            result,
+            Err(ConfigError::SyncShards { value: 0, .. })
+        ));
+        let result = Config::from_layers(None, env(&[("NIMO_SYNC_SHARDS", "many")]));
+        assert!(matches!(result, Err(ConfigError::Env { .. })));
     }
 }

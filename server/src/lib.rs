@@ -75,9 +75,14 @@ impl AppState {
             access_changed.clone(),
             config.max_document_bytes,
         ));
-        let sync =
-            sync::SyncHub::start(db.clone(), store, access_changed, config.max_document_bytes)
-                .await?;
+        let sync = sync::SyncHub::start(
+            db.clone(),
+            store,
+            access_changed,
+            config.max_document_bytes,
+            config.sync_shards,
+        )
+        .await?;
         Ok(Self {
             config: Arc::new(config),
             db,

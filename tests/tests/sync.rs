@@ -505,3 +505,101 @@ async fn a_cold_read_of_a_document_stored_as_a_snapshot_rewrites_nothing() -> an
     // Fifteen changes: more than ten, so samod stores one compacted snapshot.
     a_cold_read_rewrites_nothing(5).await
 }
+
+/// Reads the string at `key` of the document's root.
+fn root_string(handle: &samod::DocHandle, key: &str) -> Option<String> {
+    handle.with_document(|doc| {
+        doc.get(automerge::ROOT, key)
+            .ok()
+            .flatten()
+            .and_then(|(value, _)| value.into_string().ok())
+    })
+}
+
+/// Writes `value` at `key` of the document's root as one change.
+fn put_root(handle: &samod::DocHandle, key: &str, value: &str) -> anyhow::Result<()> {
+    handle.with_document(|doc| {
+        let mut tx = doc.transaction();
+        tx.put(automerge::ROOT, key, value)?;
+        tx.commit();
+        Ok(())
+    })
+}
+
+/// Waits up to ten seconds for `key` of the document to read `value`.
+async fn until_reads(handle: &samod::DocHandle, key: &str, value: &str) -> bool {
+    for _ in 0..200 {
+        if root_string(handle, key).as_deref() == Some(value) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn two_devices_co_edit_documents_of_different_shards_live() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let shards = server.state.config.sync_shards;
+    assert!(shards > 1, "the default configuration shards the documents");
+    for login in ["first", "second"] {
+        server
+            .add_user(login, Role::Trainer, Some("仙南"), false)
+            .await?;
+    }
+    let first = server.api_client("first").await?;
+    let second = server.api_client("second").await?;
+    let first_peer = samod_peer(&first).await?;
+    let second_peer = samod_peer(&second).await?;
+    let shard_of = |handle: &samod::DocHandle| {
+        nimo_server::sync::shards::shard_of(handle.document_id().as_bytes(), shards)
+    };
+    // One document made on each device, in two different shards.
+    let one = first_peer
+        .create_with(|tx| tx.put(automerge::ROOT, "title", "研修A"))
+        .await?;
+    let mut other = second_peer
+        .create_with(|tx| tx.put(automerge::ROOT, "title", "研修B"))
+        .await?;
+    while shard_of(&other) == shard_of(&one) {
+        other = second_peer
+            .create_with(|tx| tx.put(automerge::ROOT, "title", "研修B"))
+            .await?;
+    }
+    let one_id = one.document_id().to_string();
+    let other_id = other.document_id().to_string();
+    assert_eq!(
+        first.register(&one_id, "training_session", &[]).await?,
+        reqwest::StatusCode::CREATED
+    );
+    assert_eq!(
+        second.register(&other_id, "training_session", &[]).await?,
+        reqwest::StatusCode::CREATED
+    );
+    first_peer.connect().await?;
+    second_peer.connect().await?;
+    // Each device reads the other's document over its one connection.
+    let one_on_second = second_peer
+        .find(&one_id)
+        .await?
+        .expect("the second device receives the first's document");
+    let other_on_first = first_peer
+        .find(&other_id)
+        .await?
+        .expect("the first device receives the second's document");
+    // Both edit both documents while connected; every edit reaches the other device live.
+    put_root(&one, "venue", "仙台")?;
+    put_root(&other_on_first, "venue", "白石")?;
+    assert!(until_reads(&one_on_second, "venue", "仙台").await);
+    assert!(until_reads(&other, "venue", "白石").await);
+    put_root(&one_on_second, "note", "second wrote")?;
+    put_root(&other, "note", "second wrote too")?;
+    assert!(until_reads(&one, "note", "second wrote").await);
+    assert!(until_reads(&other_on_first, "note", "second wrote too").await);
+    // The server's copies, in their own shards, hold every change.
+    for (handle, id) in [(&one, &one_id), (&other, &other_id)] {
+        let heads = handle.with_document(|doc| hex_heads(doc));
+        assert!(first.wait_until_stored(id, &heads).await?);
+    }
+    server.stop().await
+}

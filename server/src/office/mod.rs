@@ -50,8 +50,8 @@ pub async fn change_document<T: Send + 'static>(
     let samod_id = samod::DocumentId::from_str(doc_id).map_err(|_| AppError::NotFound)?;
     let handle = state
         .sync
-        .repo
-        .find(samod_id)
+        .repo_for(&samod_id)
+        .find(samod_id.clone())
         .await
         .map_err(|_| AppError::Internal)?
         .ok_or(AppError::NotFound)?;

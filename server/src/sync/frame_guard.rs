@@ -37,12 +37,17 @@ pub enum FrameRejected {
 /// Accepts every frame except a `sync` or `request` whose automerge sync message costs too
 /// much to decode or panics automerge when received.
 pub fn check(frame: &[u8]) -> Result<(), FrameRejected> {
-    let data = match Message::decode(frame) {
-        Ok(Message::Sync { data, .. } | Message::Request { data, .. }) => data,
+    check_message(Message::decode(frame).ok().as_ref())
+}
+
+/// [`check`] for a frame already decoded (`None`: it does not decode).
+pub fn check_message(message: Option<&Message>) -> Result<(), FrameRejected> {
+    let data = match message {
+        Some(Message::Sync { data, .. } | Message::Request { data, .. }) => data,
         _ => return Ok(()),
     };
     let decoded =
-        catch_unwind(|| sync::Message::decode(&data)).map_err(|_| FrameRejected::Panics)?;
+        catch_unwind(|| sync::Message::decode(data)).map_err(|_| FrameRejected::Panics)?;
     let Ok(message) = decoded else {
         return Ok(());
     };

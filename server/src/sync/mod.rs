@@ -4,8 +4,10 @@
 pub mod access_notifier;
 pub mod api;
 pub mod frame_guard;
+pub mod mux;
 pub mod policy;
 pub mod rate;
+pub mod shards;
 pub mod tickets;
 pub mod write_audit;
 pub mod ws;
@@ -13,21 +15,20 @@ pub mod ws;
 use std::str::FromStr as _;
 
 use automerge::{ChangeHash, ReadDoc as _};
-use samod::{AcceptorHandle, PeerId, Repo};
+use samod::{DocumentId, Repo};
 use tokio::sync::broadcast;
 
 use crate::{Db, http::AppError, storage::SqliteChunkStore};
 use access_notifier::AccessNotifier;
 use policy::{AccessChange, RegistryPolicy};
+use shards::Shards;
 use tickets::Tickets;
 
 /// The running sync machinery, shared by every handler.
 #[derive(Clone)]
 pub struct SyncHub {
-    /// The samod repository.
-    pub repo: Repo,
-    /// Where WebSocket connections are handed to samod.
-    pub acceptor: AcceptorHandle,
+    /// The samod repositories the documents are sharded over.
+    pub shards: Shards,
     /// Outstanding tickets and known peers.
     pub tickets: Tickets,
     /// The durable chunk store samod writes to.
@@ -59,7 +60,7 @@ impl Revocation {
 impl std::fmt::Debug for SyncHub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SyncHub")
-            .field("peer_id", &self.repo.peer_id())
+            .field("shards", &self.shards.len())
             .finish_non_exhaustive()
     }
 }
@@ -73,29 +74,21 @@ pub enum SyncStartError {
 }
 
 impl SyncHub {
-    /// Starts samod over `store` with the registry-backed share policy; a change sent on
-    /// `changed` makes the open policy decisions it concerns be taken again.
+    /// Starts `shards` samod repositories over `store` with the registry-backed share policy
+    /// ([`shards`]); a change sent on `changed` makes the open policy decisions it concerns be
+    /// taken again.
     pub async fn start(
         db: Db,
         store: SqliteChunkStore,
         changed: AccessNotifier,
         max_document_bytes: u64,
+        shards: usize,
     ) -> Result<Self, SyncStartError> {
         let tickets = Tickets::default();
         let policy = RegistryPolicy::new(db, tickets.clone(), changed.clone(), max_document_bytes);
-        let repo = Repo::build_tokio()
-            .with_storage(store.clone())
-            .with_share_policy(policy)
-            .with_peer_id(PeerId::from("nimo-server"))
-            .load()
-            .await;
-        let url = url::Url::parse("ws://nimo/api/sync/ws").map_err(|_| SyncStartError::Stopped)?;
-        let acceptor = repo
-            .make_acceptor(url)
-            .map_err(|samod::Stopped| SyncStartError::Stopped)?;
+        let shards = Shards::start(shards, &store, &policy).await?;
         Ok(Self {
-            repo,
-            acceptor,
+            shards,
             tickets,
             store,
             changed,
@@ -163,8 +156,14 @@ impl SyncHub {
             .all(|hash| doc.get_change_by_hash(hash).is_some()))
     }
 
-    /// Stops samod, waiting for its storage writes to finish.
+    /// The samod repository holding `doc_id` (the server's own writes to a document go
+    /// through it).
+    pub fn repo_for(&self, doc_id: &DocumentId) -> &Repo {
+        self.shards.repo_for(doc_id)
+    }
+
+    /// Stops every shard, waiting for their storage writes to finish.
     pub async fn stop(&self) {
-        self.repo.stop().await;
+        self.shards.stop().await;
     }
 }

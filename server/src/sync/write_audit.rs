@@ -27,7 +27,12 @@ pub struct WriteAudit {
 
 /// The document a frame writes to, if it is a sync message carrying changes.
 pub fn written_document(frame: &[u8]) -> Option<String> {
-    let (document_id, data) = match Message::decode(frame).ok()? {
+    written_document_of(&Message::decode(frame).ok()?)
+}
+
+/// [`written_document`] for a frame already decoded.
+pub fn written_document_of(message: &Message) -> Option<String> {
+    let (document_id, data) = match message {
         Message::Sync {
             document_id, data, ..
         }
@@ -36,7 +41,7 @@ pub fn written_document(frame: &[u8]) -> Option<String> {
         } => (document_id, data),
         _ => return None,
     };
-    let message = automerge::sync::Message::decode(&data).ok()?;
+    let message = automerge::sync::Message::decode(data).ok()?;
     (!message.changes.is_empty()).then(|| document_id.to_string())
 }
 
@@ -53,9 +58,10 @@ impl WriteAudit {
         })
     }
 
-    /// Looks at an incoming frame; a write to a visit case is audited in the background.
-    pub fn observe(self: &Arc<Self>, frame: &[u8]) {
-        let Some(document_id) = written_document(frame) else {
+    /// Looks at an incoming frame's message (`None`: the frame does not decode); a write to a
+    /// visit case is audited in the background.
+    pub fn observe(self: &Arc<Self>, message: Option<&Message>) {
+        let Some(document_id) = message.and_then(written_document_of) else {
             return;
         };
         let auditor = Arc::clone(self);

@@ -1,5 +1,5 @@
 //! The sync WebSocket: `GET /api/sync/ws?ticket=…` upgrades to the automerge-repo protocol v1,
-//! served by samod.
+//! served by samod's shards through one multiplexed connection per device ([`super::mux`]).
 //!
 //! Before the upgrade: the ticket is redeemed (single use, bound to a peer id) and the `Origin`
 //! is checked. A browser always sends `Origin`; it must be this server's own (or an allowed one).
@@ -15,9 +15,9 @@ use axum::{
     response::Response,
 };
 use futures::{SinkExt as _, StreamExt as _};
-use samod::PeerId;
 use serde::Deserialize;
 
+use super::mux::{Ended, Incoming, Outcome};
 use super::rate::{Bucket, RateLimit, Verdict};
 use crate::{
     AppState,
@@ -46,16 +46,21 @@ pub enum FrameError {
     Hostile(#[from] super::frame_guard::FrameRejected),
 }
 
-/// samod's transport over an axum WebSocket, with the per-connection rate limit applied to
-/// incoming frames. When `closed` completes, the frame stream yields an error, which makes samod
-/// drop the connection the same way as for a malformed frame.
-fn transport(
+/// The device's side of its connection: the socket's frames, each decoded once
+/// ([`Incoming`]), guarded ([`super::frame_guard`]), observed by the write audit and held to
+/// the per-connection rate limit; and a sink writing binary frames. When `closed` completes
+/// (the session was revoked) the frames yield an error, which ends the connection like a
+/// malformed frame.
+fn device_side(
     socket: WebSocket,
     peer_id: &str,
     limit: RateLimit,
     closed: impl std::future::Future<Output = ()> + Send + 'static,
     writes: std::sync::Arc<super::write_audit::WriteAudit>,
-) -> samod::Transport {
+) -> (
+    impl futures::Stream<Item = Result<Incoming, FrameError>> + Unpin,
+    impl futures::Sink<Vec<u8>, Error = axum::Error> + Unpin,
+) {
     let (sink, stream) = socket.split();
     let peer = peer_id.to_owned();
     let mut bucket = Bucket::new(limit, u64::try_from(now_ms()).unwrap_or(0));
@@ -63,25 +68,30 @@ fn transport(
         .filter_map(move |message| {
             let writes = writes.clone();
             async move {
-            match message {
-                Ok(Message::Binary(bytes)) => Some(
-                    super::frame_guard::check(&bytes)
-                        .map(|()| {
-                            writes.observe(&bytes);
-                            bytes.to_vec()
-                        })
-                        .map_err(FrameError::from),
-                ),
-                Ok(Message::Text(_)) => Some(Err(FrameError::Text)),
-                Ok(Message::Ping(_) | Message::Pong(_) | Message::Close(_)) => None,
-                Err(error) => Some(Err(FrameError::Socket(error))),
-            }
+                match message {
+                    Ok(Message::Binary(bytes)) => {
+                        let frame = Incoming::decode(bytes.to_vec());
+                        Some(
+                            super::frame_guard::check_message(frame.message.as_ref())
+                                .map(|()| {
+                                    writes.observe(frame.message.as_ref());
+                                    frame
+                                })
+                                .map_err(FrameError::from),
+                        )
+                    }
+                    Ok(Message::Text(_)) => Some(Err(FrameError::Text)),
+                    Ok(Message::Ping(_) | Message::Pong(_) | Message::Close(_)) => None,
+                    Err(error) => Some(Err(FrameError::Socket(error))),
+                }
             }
         })
         .then(move |frame| {
             let (wait, frame) = match frame {
-                Ok(bytes) => match bucket.admit(u64::try_from(now_ms()).unwrap_or(0), bytes.len()) {
-                    Verdict::Wait(wait) => (wait, Ok(bytes)),
+                Ok(frame) => match bucket
+                    .admit(u64::try_from(now_ms()).unwrap_or(0), frame.bytes.len())
+                {
+                    Verdict::Wait(wait) => (wait, Ok(frame)),
                     Verdict::Cut => {
                         tracing::warn!(peer = %peer, "cutting a sync connection that floods");
                         (std::time::Duration::ZERO, Err(FrameError::Flood))
@@ -100,13 +110,12 @@ fn transport(
                 }
                 frame
             }
-        })
-        ;
+        });
     let revoked = futures::stream::once(closed).map(|()| Err(FrameError::Revoked));
     let frames = futures::stream::select(frames, revoked).boxed();
     let sink = sink
         .with(|bytes: Vec<u8>| async move { Ok::<_, axum::Error>(Message::Binary(bytes.into())) });
-    samod::Transport::new(frames, Box::pin(sink))
+    (frames, Box::pin(sink))
 }
 
 /// The largest WebSocket message accepted: a sync message for one record (documents stay under
@@ -166,29 +175,21 @@ pub async fn upgrade(
                 owner.user_id.clone(),
                 owner.device_id.clone(),
             );
-            let transport = transport(socket, &peer_id, limit, closed, writes)
-                .with_expected_peer_id(PeerId::from(peer_id.as_str()));
-            match sync.acceptor.accept(transport) {
-                Ok(connection) => {
-                    // Subscribe before waiting, so a disconnect right after the handshake is
-                    // seen; one before it shows up as the handshake's error.
-                    let mut events = connection.events();
-                    match connection.handshake_complete().await {
-                        Err(reason) => {
-                            tracing::info!(peer = %peer_id, ?reason, "sync ended before its handshake");
-                        }
-                        Ok(_) => {
-                            while let Some(event) = events.next().await {
-                                if let samod::AcceptorEvent::ClientDisconnected { reason, .. } = event {
-                                    tracing::info!(peer = %peer_id, ?reason, "sync disconnected");
-                                    break;
-                                }
-                            }
-                        }
-                    }
-                }
-                Err(samod::Stopped) => {
+            let (frames, sink) = device_side(socket, &peer_id, limit, closed, writes);
+            let acceptors = sync.shards.acceptors();
+            let outcome = super::mux::serve(frames, sink, acceptors.len(), |shard, frames, replies| {
+                super::mux::connect_to_shard(&acceptors[shard], &peer_id, frames, replies)
+            })
+            .await;
+            match outcome {
+                Outcome { ended: Ended::Refused, .. } => {
                     tracing::warn!(peer = %peer_id, "sync refused: the repo is stopping");
+                }
+                Outcome { handshake: false, ended } => {
+                    tracing::info!(peer = %peer_id, reason = %ended, "sync ended before its handshake");
+                }
+                Outcome { handshake: true, ended } => {
+                    tracing::info!(peer = %peer_id, reason = %ended, "sync disconnected");
                 }
             }
             sync.tickets.forget(&peer_id);

@@ -1,0 +1,318 @@
+//! One device's sync WebSocket multiplexed over the shards ([`super::shards`]).
+//!
+//! Each shard gets its own virtual connection: two channels, handed to that shard's samod
+//! acceptor as a [`samod::Transport`] bound to the device's peer id. The device's frames (past
+//! the guard, the write audit and the rate limit in [`super::ws`]) are routed by what they
+//! concern ([`route`]): `join` to every shard, a message about a document to that document's
+//! shard only. Everything the shards send goes to the one socket, except that the device sees
+//! a single `peer` reply: every shard answers the `join`, the first answer is forwarded and the
+//! others, which must be identical, are dropped.
+//!
+//! The device connection ends as a whole: when the socket ends or fails, or the session is
+//! revoked, every virtual connection ends; when any shard closes its virtual connection (samod
+//! does on a malformed frame), the socket closes too, as it did with a single repository.
+
+use std::fmt::Display;
+use std::time::Duration;
+
+use futures::channel::mpsc;
+use futures::future::BoxFuture;
+use futures::stream::{FuturesUnordered, select_all};
+use futures::{FutureExt as _, Sink, SinkExt as _, Stream, StreamExt as _};
+use minicbor::Decoder;
+use minicbor::data::Type;
+use nimo_shared::sync::{DocumentId, Message};
+use samod::{AcceptorEvent, AcceptorHandle, PeerId};
+
+use super::shards::shard_of;
+
+/// How many frames wait for one shard in each direction before the other side waits: enough
+/// to keep a shard busy, small enough that a flood stays bounded.
+const SHARD_QUEUE: usize = 32;
+
+/// How long the shards get to see their virtual connections end before the device
+/// connection is counted as gone anyway.
+const SHARDS_CLOSE_WITHIN: Duration = Duration::from_secs(5);
+
+/// One incoming frame from the device, decoded once (the guard, the write audit and the
+/// routing all read the decoded message).
+#[derive(Debug)]
+pub struct Incoming {
+    /// The frame as the device sent it; this is what the shard receives.
+    pub bytes: Vec<u8>,
+    /// The frame's protocol message, if it decodes.
+    pub message: Option<Message>,
+}
+
+impl Incoming {
+    /// Decodes `bytes`.
+    pub fn decode(bytes: Vec<u8>) -> Self {
+        let message = Message::decode(&bytes).ok();
+        Self { bytes, message }
+    }
+}
+
+/// Which shards a device frame goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Every shard: the connection-wide messages (`join`, `leave`, `error`).
+    All,
+    /// This shard only.
+    One(usize),
+}
+
+/// Where a device frame goes among `shards` shards.
+///
+/// A message naming a document goes to the document's shard. A message naming none
+/// (remote-subscription-change, remote-heads-changed: samod 0.16 ignores both), a `peer` (which
+/// a device never sends) and a frame that does not decode go to shard 0 alone: one shard is
+/// enough to ignore it, or to close the connection over it exactly as a single repository
+/// did, which closes the whole device connection.
+pub fn route(message: Option<&Message>, frame: &[u8], shards: usize) -> Route {
+    let document = |id: &DocumentId| Route::One(shard_of(id.as_bytes(), shards));
+    match message {
+        Some(Message::Join { .. } | Message::Leave { .. } | Message::Error { .. }) => Route::All,
+        Some(
+            Message::Request { document_id, .. }
+            | Message::Sync { document_id, .. }
+            | Message::DocUnavailable { document_id, .. },
+        ) => document(document_id),
+        // `ephemeral` names a document; samod hands it to that document.
+        Some(Message::Other { .. }) => document_id_field(frame)
+            .as_ref()
+            .map_or(Route::One(0), document),
+        Some(Message::Peer { .. }) | None => Route::One(0),
+    }
+}
+
+/// The `documentId` of a frame whose type the shared codec does not read (such as
+/// `ephemeral`), as text (bs58check) or 16 raw bytes.
+fn document_id_field(frame: &[u8]) -> Option<DocumentId> {
+    let mut d = Decoder::new(frame);
+    let entries = d.map().ok()??;
+    // A real message has under ten keys; a hostile one gets no more attention than that.
+    for _ in 0..entries.min(32) {
+        if d.str().ok()? == "documentId" {
+            return match d.datatype().ok()? {
+                Type::Bytes => DocumentId::try_from(d.bytes().ok()?).ok(),
+                _ => d.str().ok()?.parse().ok(),
+            };
+        }
+        d.skip().ok()?;
+    }
+    None
+}
+
+/// A shard's virtual connection ended, with samod's reason.
+pub type ShardEnded = BoxFuture<'static, String>;
+
+/// Why a device connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    /// The socket closed, or its frames stopped (error, hostile frame, flood, revocation:
+    /// [`super::ws`] logs which).
+    Socket(String),
+    /// Writing to the socket failed.
+    Write(String),
+    /// A shard closed its virtual connection.
+    Shard {
+        /// Which shard.
+        shard: usize,
+        /// samod's reason.
+        reason: String,
+    },
+    /// Two shards answered the `join` differently (they share one storage and peer id, so
+    /// this is a bug).
+    PeersDisagree,
+    /// A shard refused the connection: the server is stopping.
+    Refused,
+}
+
+impl Display for Ended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Socket(reason) => write!(f, "socket: {reason}"),
+            Self::Write(reason) => write!(f, "writing to the socket: {reason}"),
+            Self::Shard { shard, reason } => write!(f, "shard {shard} closed it: {reason}"),
+            Self::PeersDisagree => f.write_str("the shards answered the join differently"),
+            Self::Refused => f.write_str("a shard refused it: the server is stopping"),
+        }
+    }
+}
+
+/// How the device connection went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Whether the device got its `peer` reply.
+    pub handshake: bool,
+    /// Why it ended.
+    pub ended: Ended,
+}
+
+/// Connects shard `index` through samod's acceptor, bound to `peer_id`: the shard reads
+/// `frames` and writes `replies`. `None` when the shard is stopping.
+pub fn connect_to_shard(
+    acceptor: &AcceptorHandle,
+    peer_id: &str,
+    frames: mpsc::Receiver<Vec<u8>>,
+    replies: mpsc::Sender<Vec<u8>>,
+) -> Option<ShardEnded> {
+    let transport = samod::Transport::new(frames.map(Ok::<_, std::convert::Infallible>), replies)
+        .with_expected_peer_id(PeerId::from(peer_id));
+    let connection = acceptor.accept(transport).ok()?;
+    Some(
+        async move {
+            // Subscribe before waiting, so a disconnect right after the handshake is seen; one
+            // before it (even before this first poll) shows up as the handshake's error.
+            let mut events = connection.events();
+            if let Err(reason) = connection.handshake_complete().await {
+                return format!("before its handshake: {reason}");
+            }
+            while let Some(event) = events.next().await {
+                if let AcceptorEvent::ClientDisconnected { reason, .. } = event {
+                    return reason.to_string();
+                }
+            }
+            "the repository stopped".to_owned()
+        }
+        .boxed(),
+    )
+}
+
+/// Serves one device connection over `shards` shards until it ends: `frames` are the device's
+/// (already guarded), `socket` takes the replies, and `connect(index, frames, replies)` opens
+/// shard `index`'s virtual connection ([`connect_to_shard`]), returning a future that completes
+/// when the shard ends it.
+pub async fn serve<Frames, FrameError, Socket, Connect>(
+    frames: Frames,
+    socket: Socket,
+    shards: usize,
+    mut connect: Connect,
+) -> Outcome
+where
+    Frames: Stream<Item = Result<Incoming, FrameError>> + Unpin,
+    FrameError: Display,
+    Socket: Sink<Vec<u8>> + Unpin,
+    Socket::Error: Display,
+    Connect: FnMut(usize, mpsc::Receiver<Vec<u8>>, mpsc::Sender<Vec<u8>>) -> Option<ShardEnded>,
+{
+    let mut to_shards = Vec::with_capacity(shards);
+    let mut from_shards = Vec::with_capacity(shards);
+    let mut ends = FuturesUnordered::new();
+    for index in 0..shards {
+        let (frames_tx, frames_rx) = mpsc::channel(SHARD_QUEUE);
+        let (replies_tx, replies_rx) = mpsc::channel(SHARD_QUEUE);
+        let Some(end) = connect(index, frames_rx, replies_tx) else {
+            return Outcome {
+                handshake: false,
+                ended: Ended::Refused,
+            };
+        };
+        ends.push(end.map(move |reason| (index, reason)));
+        to_shards.push(frames_tx);
+        from_shards.push(replies_rx.map(move |reply| (index, reply)));
+    }
+    let mut handshake = false;
+    let ended = {
+        let reading = forward_frames(frames, &mut to_shards).fuse();
+        let writing = write_replies(select_all(from_shards), socket, shards, &mut handshake).fuse();
+        futures::pin_mut!(reading, writing);
+        futures::select! {
+            ended = reading => ended,
+            ended = writing => ended,
+            end = ends.next() => match end {
+                Some((shard, reason)) => Ended::Shard { shard, reason },
+                None => Ended::Refused,
+            },
+        }
+        // The socket's halves are dropped here, which closes it.
+    };
+    // The shards see their frames end and close their virtual connections.
+    drop(to_shards);
+    let all_closed = async { while ends.next().await.is_some() {} };
+    if tokio::time::timeout(SHARDS_CLOSE_WITHIN, all_closed)
+        .await
+        .is_err()
+    {
+        tracing::warn!("a shard did not close its virtual connection in time");
+    }
+    Outcome { handshake, ended }
+}
+
+/// Routes the device's frames to the shards until they stop.
+async fn forward_frames<Frames, FrameError>(
+    mut frames: Frames,
+    to_shards: &mut [mpsc::Sender<Vec<u8>>],
+) -> Ended
+where
+    Frames: Stream<Item = Result<Incoming, FrameError>> + Unpin,
+    FrameError: Display,
+{
+    let gone = |shard: usize| Ended::Shard {
+        shard,
+        reason: "it stopped reading".to_owned(),
+    };
+    while let Some(frame) = frames.next().await {
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(error) => return Ended::Socket(error.to_string()),
+        };
+        match route(frame.message.as_ref(), &frame.bytes, to_shards.len()) {
+            Route::All => {
+                for (shard, sender) in to_shards.iter_mut().enumerate() {
+                    if sender.send(frame.bytes.clone()).await.is_err() {
+                        return gone(shard);
+                    }
+                }
+            }
+            Route::One(shard) => {
+                if to_shards[shard].send(frame.bytes).await.is_err() {
+                    return gone(shard);
+                }
+            }
+        }
+    }
+    Ended::Socket("closed".to_owned())
+}
+
+/// Writes the shards' replies to the socket, forwarding the first `peer` reply and dropping
+/// the other shards' (identical) ones.
+async fn write_replies<Replies, Socket>(
+    mut replies: Replies,
+    mut socket: Socket,
+    shards: usize,
+    handshake: &mut bool,
+) -> Ended
+where
+    Replies: Stream<Item = (usize, Vec<u8>)> + Unpin,
+    Socket: Sink<Vec<u8>> + Unpin,
+    Socket::Error: Display,
+{
+    // samod's acceptor answers the join before anything else; until a shard has, its frames
+    // are decoded to find its `peer`.
+    let mut answered = vec![false; shards];
+    let mut first_peer: Option<Message> = None;
+    while let Some((shard, reply)) = replies.next().await {
+        if !answered[shard]
+            && let Ok(peer @ Message::Peer { .. }) = Message::decode(&reply)
+        {
+            answered[shard] = true;
+            match &first_peer {
+                None => first_peer = Some(peer),
+                Some(first) if *first == peer => continue,
+                Some(_) => return Ended::PeersDisagree,
+            }
+            *handshake = true;
+        }
+        if let Err(error) = socket.send(reply).await {
+            return Ended::Write(error.to_string());
+        }
+    }
+    Ended::Shard {
+        shard: 0,
+        reason: "every shard stopped writing".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,287 @@
+use std::sync::{Arc, Mutex};
+
+use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
+use nimo_shared::sync::{PeerId as WirePeerId, PeerMetadata};
+
+use super::*;
+
+const SHARDS: usize = 4;
+const DEVICE: &str = "device-1";
+
+fn join() -> Vec<u8> {
+    Message::Join {
+        sender_id: WirePeerId::new(DEVICE),
+        supported_protocol_versions: vec!["1".to_owned()],
+        metadata: None,
+    }
+    .encode()
+}
+
+fn peer(storage: &str) -> Vec<u8> {
+    Message::Peer {
+        sender_id: WirePeerId::new("nimo-server"),
+        selected_protocol_version: "1".to_owned(),
+        target_id: WirePeerId::new(DEVICE),
+        metadata: Some(PeerMetadata {
+            storage_id: Some(storage.to_owned()),
+            is_ephemeral: false,
+        }),
+    }
+    .encode()
+}
+
+fn sync_about(document_id: DocumentId) -> Vec<u8> {
+    Message::Sync {
+        document_id,
+        sender_id: WirePeerId::new(DEVICE),
+        target_id: WirePeerId::new("nimo-server"),
+        data: vec![0x42, 0, 0, 0, 0],
+    }
+    .encode()
+}
+
+/// Two documents that live in different shards of [`SHARDS`].
+fn documents_in_two_shards() -> (DocumentId, DocumentId) {
+    let first = DocumentId::from_bytes([1; 16]);
+    let second = (2..=255)
+        .map(|byte| DocumentId::from_bytes([byte; 16]))
+        .find(|id| shard_of(id.as_bytes(), SHARDS) != shard_of(first.as_bytes(), SHARDS))
+        .expect("some id lands elsewhere");
+    (first, second)
+}
+
+/// What the fake shards saw.
+#[derive(Default)]
+struct Seen {
+    /// (shard, frame) in arrival order.
+    frames: Vec<(usize, Vec<u8>)>,
+    /// Shards whose frames ended.
+    ended: Vec<usize>,
+}
+
+/// A stand-in for a samod shard: answers `join` with a `peer` naming `storage(index)`,
+/// records every frame, and closes its virtual connection on the frame `[0xff]`.
+fn fake_shard(
+    index: usize,
+    mut frames: mpsc::Receiver<Vec<u8>>,
+    mut replies: mpsc::Sender<Vec<u8>>,
+    seen: Arc<Mutex<Seen>>,
+    storage: String,
+) -> Option<ShardEnded> {
+    Some(
+        async move {
+            while let Some(frame) = frames.next().await {
+                if frame == [0xff] {
+                    return "malformed frame".to_owned();
+                }
+                let is_join = matches!(Message::decode(&frame), Ok(Message::Join { .. }));
+                seen.lock()
+                    .expect("not poisoned")
+                    .frames
+                    .push((index, frame));
+                if is_join {
+                    let _ = replies.send(peer(&storage)).await;
+                }
+            }
+            seen.lock().expect("not poisoned").ended.push(index);
+            "frames ended".to_owned()
+        }
+        .boxed(),
+    )
+}
+
+/// A device connection served over fake shards: the device's frame sender, what reaches its
+/// socket, what the shards saw, and the serving task.
+type Served = (
+    UnboundedSender<Result<Incoming, String>>,
+    UnboundedReceiver<Vec<u8>>,
+    Arc<Mutex<Seen>>,
+    tokio::task::JoinHandle<Outcome>,
+);
+
+fn serve_fake(storage: fn(usize) -> String) -> Served {
+    let (device, frames) = unbounded();
+    let (socket, received) = unbounded();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let shards_seen = seen.clone();
+    let served = tokio::spawn(serve(
+        frames,
+        socket,
+        SHARDS,
+        move |index, frames, replies| {
+            fake_shard(index, frames, replies, shards_seen.clone(), storage(index))
+        },
+    ));
+    (device, received, seen, served)
+}
+
+fn send(device: &UnboundedSender<Result<Incoming, String>>, frame: Vec<u8>) {
+    device
+        .unbounded_send(Ok(Incoming::decode(frame)))
+        .expect("the mux reads");
+}
+
+fn kinds(frames: &[Vec<u8>]) -> Vec<String> {
+    frames
+        .iter()
+        .map(|frame| Message::decode(frame).map_or("?".to_owned(), |m| m.kind().to_owned()))
+        .collect()
+}
+
+#[test]
+fn join_goes_everywhere_and_document_messages_to_their_shard() {
+    let (first, second) = documents_in_two_shards();
+    let frame = join();
+    assert_eq!(
+        route(Message::decode(&frame).ok().as_ref(), &frame, 16),
+        Route::All
+    );
+    for id in [first, second] {
+        let frame = sync_about(id);
+        assert_eq!(
+            route(Message::decode(&frame).ok().as_ref(), &frame, SHARDS),
+            Route::One(shard_of(id.as_bytes(), SHARDS))
+        );
+    }
+}
+
+#[test]
+fn an_ephemeral_message_goes_to_its_documents_shard_and_one_without_a_document_to_shard_0() {
+    let (_, second) = documents_in_two_shards();
+    let mut ephemeral = minicbor::Encoder::new(Vec::new());
+    ephemeral
+        .map(3)
+        .and_then(|e| e.str("type")?.str("ephemeral"))
+        .and_then(|e| e.str("documentId")?.str(&second.to_string()))
+        .and_then(|e| e.str("data")?.bytes(&[1, 2, 3]))
+        .expect("writing to a Vec cannot fail");
+    let ephemeral = ephemeral.into_writer();
+    let message = Message::decode(&ephemeral).expect("decodes as another type");
+    assert_eq!(
+        route(Some(&message), &ephemeral, SHARDS),
+        Route::One(shard_of(second.as_bytes(), SHARDS))
+    );
+    let subscription = Message::Other {
+        kind: "remote-subscription-change".to_owned(),
+    };
+    assert_eq!(
+        route(Some(&subscription), &subscription.encode(), SHARDS),
+        Route::One(0)
+    );
+    assert_eq!(route(None, &[0xff, 0x00], SHARDS), Route::One(0));
+}
+
+#[tokio::test]
+async fn the_device_sees_one_peer_reply_and_each_shard_only_its_documents() {
+    let (device, mut received, seen, served) = serve_fake(|_| "storage-1".to_owned());
+    let (first, second) = documents_in_two_shards();
+    send(&device, join());
+    send(&device, sync_about(first));
+    send(&device, sync_about(second));
+    let reply = received.next().await.expect("a reply");
+    assert_eq!(reply, peer("storage-1"));
+    // The device's frames end: the connection ends, every shard's frames end with it.
+    drop(device);
+    let outcome = served.await.expect("serving does not panic");
+    assert_eq!(
+        outcome,
+        Outcome {
+            handshake: true,
+            ended: Ended::Socket("closed".to_owned())
+        }
+    );
+    let rest: Vec<Vec<u8>> = received.collect().await;
+    assert_eq!(kinds(&rest), Vec::<String>::new(), "no second peer reply");
+    let seen = seen.lock().expect("not poisoned");
+    for shard in 0..SHARDS {
+        let mut expected = vec![join()];
+        for id in [first, second] {
+            if shard_of(id.as_bytes(), SHARDS) == shard {
+                expected.push(sync_about(id));
+            }
+        }
+        let got: Vec<Vec<u8>> = seen
+            .frames
+            .iter()
+            .filter(|(index, _)| *index == shard)
+            .map(|(_, frame)| frame.clone())
+            .collect();
+        assert_eq!(got, expected, "shard {shard}");
+    }
+    let mut ended = seen.ended.clone();
+    ended.sort_unstable();
+    assert_eq!(ended, (0..SHARDS).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn a_shard_closing_its_connection_closes_the_device_connection() {
+    let (device, mut received, seen, served) = serve_fake(|_| "storage-1".to_owned());
+    send(&device, join());
+    assert_eq!(received.next().await, Some(peer("storage-1")));
+    // Undecodable: routed to shard 0, which closes its virtual connection over it.
+    send(&device, vec![0xff]);
+    let outcome = served.await.expect("serving does not panic");
+    assert_eq!(
+        outcome.ended,
+        Ended::Shard {
+            shard: 0,
+            reason: "malformed frame".to_owned()
+        }
+    );
+    // The socket is closed and the other shards' connections ended.
+    assert_eq!(received.next().await, None);
+    assert!(device.is_closed());
+    let mut ended = seen.lock().expect("not poisoned").ended.clone();
+    ended.sort_unstable();
+    assert_eq!(ended, (1..SHARDS).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn shards_answering_the_join_differently_close_the_connection() {
+    let (device, mut received, _seen, served) = serve_fake(|index| format!("storage-{index}"));
+    send(&device, join());
+    let outcome = served.await.expect("serving does not panic");
+    assert_eq!(outcome.ended, Ended::PeersDisagree);
+    // Only the first answer reached the device.
+    let replies: Vec<Vec<u8>> = (&mut received).collect().await;
+    assert_eq!(kinds(&replies), vec!["peer".to_owned()]);
+}
+
+#[tokio::test]
+async fn real_samod_shards_over_one_storage_answer_with_one_peer() {
+    let storage = samod::storage::InMemoryStorage::new();
+    let url = url::Url::parse("ws://nimo/api/sync/ws").expect("a url");
+    let mut acceptors = Vec::new();
+    let mut repos = Vec::new();
+    for _ in 0..SHARDS {
+        let repo = samod::Repo::build_tokio()
+            .with_storage(storage.clone())
+            .with_peer_id(samod::PeerId::from("nimo-server"))
+            .load()
+            .await;
+        acceptors.push(repo.make_acceptor(url.clone()).expect("running"));
+        repos.push(repo);
+    }
+    let (device, frames) = unbounded::<Result<Incoming, String>>();
+    let (socket, mut received) = unbounded();
+    let served = tokio::spawn(serve(
+        frames,
+        socket,
+        SHARDS,
+        move |index, frames, replies| connect_to_shard(&acceptors[index], DEVICE, frames, replies),
+    ));
+    send(&device, join());
+    let reply = received.next().await.expect("a reply");
+    assert!(
+        matches!(Message::decode(&reply), Ok(Message::Peer { ref target_id, .. }) if target_id.as_str() == DEVICE),
+        "{reply:?}"
+    );
+    drop(device);
+    let outcome = served.await.expect("serving does not panic");
+    assert!(outcome.handshake);
+    let rest: Vec<Vec<u8>> = received.collect().await;
+    assert_eq!(kinds(&rest), Vec::<String>::new(), "no second peer reply");
+    for repo in &repos {
+        repo.stop().await;
+    }
+}

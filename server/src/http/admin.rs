@@ -57,10 +57,7 @@ where
                 device_id: Some(device_id),
                 ..change(&tx)?
             };
-            audit::append(&tx, &event).map_err(|error| {
-                tracing::error!(%error, "cannot write the audit log");
-                AppError::Internal
-            })?;
+            audit::append(&tx, &event)?;
             tx.commit()?;
             Ok(())
         })

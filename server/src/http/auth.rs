@@ -187,10 +187,7 @@ pub async fn change_password(
             let event = AuditEvent::new(Action::PasswordChanged)
                 .user(&user_id)
                 .device(&device_id);
-            audit::append(conn, &event).map_err(|error| {
-                tracing::error!(%error, "cannot write the audit log");
-                AppError::Internal
-            })?;
+            audit::append(conn, &event)?;
             Ok(true)
         })
         .await?;

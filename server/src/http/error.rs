@@ -73,6 +73,15 @@ impl From<crate::accounts::PasswordError> for AppError {
     }
 }
 
+/// An audit row that cannot be written fails the request it belongs to: the action must not
+/// happen unaudited. The cause goes to the log, the client gets a plain 500.
+impl From<crate::audit::AuditError> for AppError {
+    fn from(error: crate::audit::AuditError) -> Self {
+        tracing::error!(%error, "cannot write the audit log");
+        Self::Internal
+    }
+}
+
 impl From<rusqlite::Error> for AppError {
     fn from(error: rusqlite::Error) -> Self {
         Self::Db(DbError::Sqlite(error))

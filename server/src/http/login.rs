@@ -82,10 +82,7 @@ enum PasswordOutcome {
 }
 
 fn audit(conn: &Connection, event: AuditEvent) -> Result<(), AppError> {
-    audit::append(conn, &event).map_err(|error| {
-        tracing::error!(%error, "cannot write the audit log");
-        AppError::Internal
-    })?;
+    audit::append(conn, &event)?;
     Ok(())
 }
 

@@ -181,10 +181,7 @@ pub async fn manifest(
                         .device(&device)
                         .document(&entry.id)
                         .detail("manifest");
-                    audit::append(conn, &event).map_err(|error| {
-                        tracing::error!(%error, "cannot write the audit log");
-                        AppError::Internal
-                    })?;
+                    audit::append(conn, &event)?;
                 }
             }
             let erased = crate::visits::erasure::erased_since(conn, &user, since)?;

@@ -143,10 +143,7 @@ pub async fn erase(
                 .device(&device)
                 .document(&id)
                 .detail(format!("retention passed; {removed} chunks removed"));
-            audit::append(&tx, &event).map_err(|error| {
-                tracing::error!(%error, "cannot write the audit log");
-                AppError::Internal
-            })?;
+            audit::append(&tx, &event)?;
             tx.commit()?;
             Ok(())
         })

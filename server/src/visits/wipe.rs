@@ -40,14 +40,6 @@ pub fn wipe_requested(conn: &Connection, device_id: &str) -> rusqlite::Result<bo
         .unwrap_or(false))
 }
 
-fn append(conn: &Connection, event: &AuditEvent) -> Result<(), AppError> {
-    audit::append(conn, event).map_err(|error| {
-        tracing::error!(%error, "cannot write the audit log");
-        AppError::Internal
-    })?;
-    Ok(())
-}
-
 /// `POST /api/admin/devices/{id}/wipe`
 pub async fn request_wipe(
     State(state): State<AppState>,
@@ -71,7 +63,7 @@ pub async fn request_wipe(
             if changed == 0 {
                 return Err(AppError::NotFound);
             }
-            append(
+            audit::append(
                 &tx,
                 &AuditEvent::new(Action::DeviceRevoked)
                     .user(&admin)
@@ -129,7 +121,7 @@ pub async fn wiped(
                 params![id, now_ms()],
             )?;
             Session::revoke_device(&tx, &id)?;
-            append(
+            audit::append(
                 &tx,
                 &AuditEvent::new(Action::DeviceRevoked)
                     .user(&user)

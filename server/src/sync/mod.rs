@@ -3,6 +3,7 @@
 
 pub mod access_notifier;
 pub mod api;
+pub mod cold_read;
 pub mod frame_guard;
 pub mod mux;
 pub mod policy;
@@ -20,6 +21,7 @@ use tokio::sync::broadcast;
 
 use crate::{Db, http::AppError, storage::SqliteChunkStore};
 use access_notifier::AccessNotifier;
+use cold_read::{ColdReads, StoredDocuments};
 use policy::{AccessChange, RegistryPolicy};
 use shards::Shards;
 use tickets::Tickets;
@@ -33,6 +35,8 @@ pub struct SyncHub {
     pub tickets: Tickets,
     /// The durable chunk store samod writes to.
     pub store: SqliteChunkStore,
+    /// Requests for documents no shard has loaded, answered from the store.
+    pub cold: ColdReads,
     changed: AccessNotifier,
     revocations: broadcast::Sender<Revocation>,
 }
@@ -87,10 +91,12 @@ impl SyncHub {
         let tickets = Tickets::default();
         let policy = RegistryPolicy::new(db, tickets.clone(), changed.clone(), max_document_bytes);
         let shards = Shards::start(shards, &store, &policy).await?;
+        let cold = ColdReads::new(StoredDocuments::new(store.clone(), policy));
         Ok(Self {
             shards,
             tickets,
             store,
+            cold,
             changed,
             // Revocations are rare; a connection that lags behind closes itself to be safe.
             revocations: broadcast::channel(64).0,
@@ -157,8 +163,12 @@ impl SyncHub {
     }
 
     /// The samod repository holding `doc_id` (the server's own writes to a document go
-    /// through it).
+    /// through it). The document is hot from now on: the devices it was read to cold hear of
+    /// the server's changes from samod ([`cold_read`]).
     pub fn repo_for(&self, doc_id: &DocumentId) -> &Repo {
+        if let Ok(id) = nimo_shared::sync::DocumentId::try_from(doc_id.as_bytes()) {
+            self.cold.mark_hot(id);
+        }
         self.shards.repo_for(doc_id)
     }
 

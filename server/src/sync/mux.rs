@@ -21,9 +21,10 @@ use futures::stream::{FuturesUnordered, select_all};
 use futures::{FutureExt as _, Sink, SinkExt as _, Stream, StreamExt as _};
 use minicbor::Decoder;
 use minicbor::data::Type;
-use nimo_shared::sync::{DocumentId, Message};
-use samod::{AcceptorEvent, AcceptorHandle, PeerId};
+use nimo_shared::sync::{DocumentId, Message, PeerId};
+use samod::{AcceptorEvent, AcceptorHandle};
 
+use super::cold_read::{ColdConnection, ColdReads, Decision};
 use super::shards::shard_of;
 
 /// How many frames wait for one shard in each direction before the other side waits: enough
@@ -69,19 +70,25 @@ pub enum Route {
 /// enough to ignore it, or to close the connection over it exactly as a single repository
 /// did, which closes the whole device connection.
 pub fn route(message: Option<&Message>, frame: &[u8], shards: usize) -> Route {
-    let document = |id: &DocumentId| Route::One(shard_of(id.as_bytes(), shards));
     match message {
         Some(Message::Join { .. } | Message::Leave { .. } | Message::Error { .. }) => Route::All,
+        _ => document_of(message, frame).map_or(Route::One(0), |id| {
+            Route::One(shard_of(id.as_bytes(), shards))
+        }),
+    }
+}
+
+/// The document a device frame is about, if any: a document message's, or the `documentId` of
+/// a type the shared codec does not read (`ephemeral`, which samod hands to that document).
+fn document_of(message: Option<&Message>, frame: &[u8]) -> Option<DocumentId> {
+    match message {
         Some(
             Message::Request { document_id, .. }
             | Message::Sync { document_id, .. }
             | Message::DocUnavailable { document_id, .. },
-        ) => document(document_id),
-        // `ephemeral` names a document; samod hands it to that document.
-        Some(Message::Other { .. }) => document_id_field(frame)
-            .as_ref()
-            .map_or(Route::One(0), document),
-        Some(Message::Peer { .. }) | None => Route::One(0),
+        ) => Some(*document_id),
+        Some(Message::Other { .. }) => document_id_field(frame),
+        _ => None,
     }
 }
 
@@ -158,7 +165,7 @@ pub fn connect_to_shard(
     replies: mpsc::Sender<Vec<u8>>,
 ) -> Option<ShardEnded> {
     let transport = samod::Transport::new(frames.map(Ok::<_, std::convert::Infallible>), replies)
-        .with_expected_peer_id(PeerId::from(peer_id));
+        .with_expected_peer_id(samod::PeerId::from(peer_id));
     let connection = acceptor.accept(transport).ok()?;
     Some(
         async move {
@@ -182,11 +189,14 @@ pub fn connect_to_shard(
 /// Serves one device connection over `shards` shards until it ends: `frames` are the device's
 /// (already guarded), `socket` takes the replies, and `connect(index, frames, replies)` opens
 /// shard `index`'s virtual connection ([`connect_to_shard`]), returning a future that completes
-/// when the shard ends it.
+/// when the shard ends it. With `cold` (the server's cold reads and the device's peer id),
+/// requests for documents no shard has loaded are answered without the shards
+/// ([`super::cold_read`]).
 pub async fn serve<Frames, FrameError, Socket, Connect>(
     frames: Frames,
     socket: Socket,
     shards: usize,
+    cold: Option<(ColdReads, PeerId)>,
     mut connect: Connect,
 ) -> Outcome
 where
@@ -212,10 +222,18 @@ where
         to_shards.push(frames_tx);
         from_shards.push(replies_rx.map(move |reply| (index, reply)));
     }
+    // Cold reads answer on a channel of their own, written to the socket like a shard's.
+    let (cold_replies, cold_answers) = mpsc::channel(SHARD_QUEUE);
+    let cold = cold.map(|(reads, peer)| reads.connection(peer, cold_replies));
+    let mut replies: Vec<_> = from_shards
+        .into_iter()
+        .map(|replies| replies.boxed())
+        .collect();
+    replies.push(cold_answers.map(move |reply| (shards, reply)).boxed());
     let mut handshake = false;
     let ended = {
-        let reading = forward_frames(frames, &mut to_shards).fuse();
-        let writing = write_replies(select_all(from_shards), socket, shards, &mut handshake).fuse();
+        let reading = forward_frames(frames, &mut to_shards, cold.as_ref()).fuse();
+        let writing = write_replies(select_all(replies), socket, shards, &mut handshake).fuse();
         futures::pin_mut!(reading, writing);
         futures::select! {
             ended = reading => ended,
@@ -227,7 +245,9 @@ where
         }
         // The socket's halves are dropped here, which closes it.
     };
-    // The shards see their frames end and close their virtual connections.
+    // The shards see their frames end and close their virtual connections (the cold reads'
+    // held acknowledgements keep senders to them, so those go first).
+    drop(cold);
     drop(to_shards);
     let all_closed = async { while ends.next().await.is_some() {} };
     if tokio::time::timeout(SHARDS_CLOSE_WITHIN, all_closed)
@@ -239,10 +259,13 @@ where
     Outcome { handshake, ended }
 }
 
-/// Routes the device's frames to the shards until they stop.
+/// Routes the device's frames to the shards until they stop; with `cold`, a request for a
+/// cold document is read without its shard, and an acknowledgement of such a read is held
+/// ([`super::cold_read`]).
 async fn forward_frames<Frames, FrameError>(
     mut frames: Frames,
     to_shards: &mut [mpsc::Sender<Vec<u8>>],
+    cold: Option<&ColdConnection>,
 ) -> Ended
 where
     Frames: Stream<Item = Result<Incoming, FrameError>> + Unpin,
@@ -266,6 +289,19 @@ where
                 }
             }
             Route::One(shard) => {
+                let document = document_of(frame.message.as_ref(), &frame.bytes);
+                if let (Some(cold), Some(document)) = (cold, document) {
+                    match cold.decide(document, frame.message.as_ref(), &frame.bytes) {
+                        Decision::Shard => {}
+                        Decision::Held => continue,
+                        Decision::Read(data) => {
+                            let slot = cold.slot().await;
+                            let to_shard = to_shards[shard].clone();
+                            tokio::spawn(cold.read(document, frame.bytes, data, to_shard, slot));
+                            continue;
+                        }
+                    }
+                }
                 if to_shards[shard].send(frame.bytes).await.is_err() {
                     return gone(shard);
                 }
@@ -290,7 +326,8 @@ where
 {
     // samod's acceptor answers the join before anything else; until a shard has, its frames
     // are decoded to find its `peer`.
-    let mut answered = vec![false; shards];
+    // The cold reads' channel comes last and never sends a `peer`.
+    let mut answered = vec![false; shards + 1];
     let mut first_peer: Option<Message> = None;
     while let Some((shard, reply)) = replies.next().await {
         if !answered[shard]

@@ -177,9 +177,16 @@ pub async fn upgrade(
             );
             let (frames, sink) = device_side(socket, &peer_id, limit, closed, writes);
             let acceptors = sync.shards.acceptors();
-            let outcome = super::mux::serve(frames, sink, acceptors.len(), |shard, frames, replies| {
-                super::mux::connect_to_shard(&acceptors[shard], &peer_id, frames, replies)
-            })
+            let cold = (sync.cold.clone(), nimo_shared::sync::PeerId::new(&peer_id));
+            let outcome = super::mux::serve(
+                frames,
+                sink,
+                acceptors.len(),
+                Some(cold),
+                |shard, frames, replies| {
+                    super::mux::connect_to_shard(&acceptors[shard], &peer_id, frames, replies)
+                },
+            )
             .await;
             match outcome {
                 Outcome { ended: Ended::Refused, .. } => {

@@ -108,6 +108,7 @@ fn serve_fake(storage: fn(usize) -> String) -> Served {
         frames,
         socket,
         SHARDS,
+        None,
         move |index, frames, replies| {
             fake_shard(index, frames, replies, shards_seen.clone(), storage(index))
         },
@@ -268,6 +269,7 @@ async fn real_samod_shards_over_one_storage_answer_with_one_peer() {
         frames,
         socket,
         SHARDS,
+        None,
         move |index, frames, replies| connect_to_shard(&acceptors[index], DEVICE, frames, replies),
     ));
     send(&device, join());

@@ -1,0 +1,455 @@
+//! Answering a device's `request` for a document its shard has not loaded, straight from
+//! SQLite, without loading it into samod (issue #10, finding 11 in BENCH-RESULTS.md).
+//!
+//! samod 0.16 keeps every document it loads in memory until it stops (about 250 KB for a
+//! 3.5 KB session document) and keeps a sync state per (connection, loaded document) that its
+//! hub walks after every event. Most reads are one-offs: a device fetching what the manifest
+//! lists, the office reading a year of records. Loading them all into samod made W3 (10,000
+//! documents read after a restart) use 2.5 GB and spend its time in samod.
+//!
+//! A document is *cold* while no device message about it has reached its shard since the
+//! server started and the server has not written it itself ([`ColdReads::mark_hot`] from
+//! [`super::SyncHub::repo_for`]). Then samod holds nothing of it that SQLite does not, and a
+//! `request` for it is answered here: the share policy's decision (audited for a visit case, as
+//! samod's first decision is), the document read back from SQLite, one automerge sync exchange
+//! from a fresh sync state (read-only when the peer may only read, as samod's is), and the
+//! document dropped. A denied peer gets `doc-unavailable`, as from samod.
+//!
+//! The device then acknowledges what it received: a sync message with no changes whose heads
+//! are what was served. That message is *held*, not forwarded. When the document turns hot
+//! (another message about it reaches the shard, or the server writes it), every held
+//! acknowledgement is handed to the shard as if its device had just sent it, so samod learns
+//! which connections hold the document and sends them later changes live, as before. Anything
+//! else a device sends about a document (changes, other heads, a document never served here)
+//! goes to the shard and turns the document hot. Sync messages are idempotent, so a device
+//! that hears about a document both from here and from samod (a read racing a write) only
+//! receives some changes twice.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use automerge::{Automerge, ChangeHash, sync::SyncDoc as _};
+use futures::channel::mpsc;
+use futures::future::BoxFuture;
+use futures::{FutureExt as _, SinkExt as _};
+use nimo_shared::sync::{DocumentId, Message, PeerId};
+
+use super::policy::RegistryPolicy;
+use super::shards::SERVER_PEER_ID;
+use crate::{access::Access, storage::SqliteChunkStore};
+
+/// How many cold reads one connection may have under way; more requests wait for one to
+/// finish (which slows reading that connection's socket, not the others).
+pub const READS_PER_CONNECTION: usize = 16;
+
+/// What a cold read found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// The document, as the frames to send the device and the heads they bring it to.
+    Serve {
+        /// Encoded `sync` protocol messages, in order.
+        frames: Vec<Vec<u8>>,
+        /// The document's heads as served.
+        heads: Vec<ChangeHash>,
+    },
+    /// The peer may not read it: this `doc-unavailable` frame.
+    Refuse(Vec<u8>),
+    /// Not answerable here (not stored, or a message automerge cannot read): the shard answers.
+    ToShard,
+}
+
+/// Reads one document for one peer: the production reader is [`StoredDocuments`]; tests of the
+/// multiplexer use their own.
+pub trait ColdReader: Send + Sync + 'static {
+    /// Answers `peer`'s request for `document`, whose automerge sync message is `data`.
+    fn read(&self, document: DocumentId, peer: PeerId, data: Vec<u8>)
+    -> BoxFuture<'static, Answer>;
+}
+
+/// Cold reads from the chunk store, under the registry's share policy.
+#[derive(Clone, Debug)]
+pub struct StoredDocuments {
+    store: SqliteChunkStore,
+    policy: RegistryPolicy,
+}
+
+impl StoredDocuments {
+    /// Reads `store` under `policy`.
+    pub fn new(store: SqliteChunkStore, policy: RegistryPolicy) -> Self {
+        Self { store, policy }
+    }
+}
+
+impl ColdReader for StoredDocuments {
+    fn read(
+        &self,
+        document: DocumentId,
+        peer: PeerId,
+        data: Vec<u8>,
+    ) -> BoxFuture<'static, Answer> {
+        let this = self.clone();
+        async move {
+            let doc_id = document.to_string();
+            let may_write = match this.policy.access(&doc_id, peer.as_str(), true).await {
+                Access::None => {
+                    return Answer::Refuse(
+                        Message::DocUnavailable {
+                            sender_id: PeerId::new(SERVER_PEER_ID),
+                            target_id: peer,
+                            document_id: document,
+                        }
+                        .encode(),
+                    );
+                }
+                Access::ReadOnly => false,
+                Access::ReadWrite => true,
+            };
+            let stored = match this.store.load_document(&doc_id).await {
+                Ok(Some(stored)) => stored,
+                Ok(None) => return Answer::ToShard,
+                Err(error) => {
+                    tracing::warn!(%error, doc = %doc_id, "cold read failed; the shard answers");
+                    return Answer::ToShard;
+                }
+            };
+            let exchanged =
+                tokio::task::spawn_blocking(move || exchange(stored, may_write, &data)).await;
+            match exchanged {
+                Ok(Some((messages, heads))) => Answer::Serve {
+                    frames: messages
+                        .into_iter()
+                        .map(|data| {
+                            Message::Sync {
+                                document_id: document,
+                                sender_id: PeerId::new(SERVER_PEER_ID),
+                                target_id: peer.clone(),
+                                data,
+                            }
+                            .encode()
+                        })
+                        .collect(),
+                    heads,
+                },
+                Ok(None) | Err(_) => Answer::ToShard,
+            }
+        }
+        .boxed()
+    }
+}
+
+/// One sync exchange with a peer that sent `data`, from a fresh sync state: the encoded
+/// messages to send back and the heads they bring the peer to. `None` when `data` is not a
+/// sync message automerge can take.
+pub fn exchange(
+    mut doc: Automerge,
+    may_write: bool,
+    data: &[u8],
+) -> Option<(Vec<Vec<u8>>, Vec<ChangeHash>)> {
+    let theirs = automerge::sync::Message::decode(data).ok()?;
+    // A peer that may not write gets a read-only state, which tells it so; samod does the same.
+    let mut state = if may_write {
+        automerge::sync::State::new()
+    } else {
+        automerge::sync::State::new_read_only()
+    };
+    // Receiving applies their changes to this copy, which is never written back: a peer asking
+    // with `request` has none, and one that had some is left to the shard.
+    let heads = doc.get_heads();
+    doc.receive_sync_message(&mut state, theirs).ok()?;
+    if doc.get_heads() != heads {
+        return None;
+    }
+    let mut messages = Vec::new();
+    // As samod-core's peer connection: a first message may advertise other heads than the
+    // document's, and then the real ones follow at once.
+    while let Some(message) = doc.generate_sync_message(&mut state) {
+        let follow_up = message.heads != heads;
+        if follow_up {
+            state.last_sent_heads.clone_from(&message.heads);
+        }
+        messages.push(message.encode());
+        if !follow_up || messages.len() > 2 {
+            break;
+        }
+    }
+    Some((messages, heads))
+}
+
+/// Whether a device's sync message about a document served to it at `served` only
+/// acknowledges it: no changes, nothing needed, exactly those heads.
+pub fn only_acknowledges(served: &[ChangeHash], data: &[u8]) -> bool {
+    let Ok(message) = automerge::sync::Message::decode(data) else {
+        return false;
+    };
+    let mut heads = message.heads;
+    heads.sort_unstable();
+    let mut served = served.to_vec();
+    served.sort_unstable();
+    message.changes.is_empty() && message.need.is_empty() && heads == served
+}
+
+/// An acknowledgement kept until its document turns hot.
+#[derive(Debug)]
+struct Held {
+    /// The connection's channel to the document's shard.
+    to_shard: mpsc::Sender<Vec<u8>>,
+    /// The frame to hand the shard: the device's latest acknowledgement (or its request, until
+    /// one arrives).
+    frame: Vec<u8>,
+    /// The heads served.
+    heads: Vec<ChangeHash>,
+}
+
+/// Which documents are hot, and the acknowledgements held for cold ones.
+#[derive(Debug, Default)]
+struct Registry {
+    hot: HashSet<DocumentId>,
+    held: HashMap<DocumentId, HashMap<u64, Held>>,
+    /// The open connections, with the documents held for each (to forget them when it closes).
+    connections: HashMap<u64, HashSet<DocumentId>>,
+}
+
+impl Registry {
+    /// Marks `document` hot and hands every acknowledgement held for it to its shard.
+    fn heat(&mut self, document: DocumentId) {
+        if !self.hot.insert(document) {
+            return;
+        }
+        for (connection, held) in self.held.remove(&document).unwrap_or_default() {
+            if let Some(documents) = self.connections.get_mut(&connection) {
+                documents.remove(&document);
+            }
+            hand_to_shard(held.to_shard, held.frame);
+        }
+    }
+}
+
+/// Sends `frame` on `to_shard` without waiting: at once if there is room, else from a task (the
+/// shard may be busy; the frame must not be lost while the connection lives).
+fn hand_to_shard(mut to_shard: mpsc::Sender<Vec<u8>>, frame: Vec<u8>) {
+    if let Err(error) = to_shard.try_send(frame) {
+        if error.is_disconnected() {
+            return;
+        }
+        let frame = error.into_inner();
+        tokio::spawn(async move {
+            // The connection may have closed meanwhile; then nothing needs the frame.
+            let _ = to_shard.send(frame).await;
+        });
+    }
+}
+
+/// The server's cold reads: shared by every connection ([`ColdConnection`]).
+#[derive(Clone)]
+pub struct ColdReads {
+    registry: Arc<Mutex<Registry>>,
+    reader: Arc<dyn ColdReader>,
+    next_connection: Arc<AtomicU64>,
+    served: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for ColdReads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ColdReads")
+            .field("served", &self.served())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the multiplexer does with a device's message about a document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Send it to the document's shard.
+    Shard,
+    /// Answer it here: a `request` (with this sync message) for a cold document (spawn
+    /// [`ColdConnection::read`]).
+    Read(Vec<u8>),
+    /// Keep it (an acknowledgement of a cold read); nothing to send.
+    Held,
+}
+
+impl ColdReads {
+    /// Cold reads answered by `reader`.
+    pub fn new(reader: impl ColdReader) -> Self {
+        Self {
+            registry: Arc::default(),
+            reader: Arc::new(reader),
+            next_connection: Arc::default(),
+            served: Arc::default(),
+        }
+    }
+
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        // Every critical section leaves the registry consistent, so a panic elsewhere while
+        // it was held leaves nothing half-done.
+        self.registry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// `document` is (about to be) in samod's memory: later messages about it go to its shard,
+    /// and the acknowledgements held for it go there now.
+    pub fn mark_hot(&self, document: DocumentId) {
+        self.registry().heat(document);
+    }
+
+    /// Whether `document` is hot.
+    pub fn is_hot(&self, document: &DocumentId) -> bool {
+        self.registry().hot.contains(document)
+    }
+
+    /// How many documents were served cold since the server started.
+    pub fn served(&self) -> u64 {
+        self.served.load(Ordering::Relaxed)
+    }
+
+    /// A connection of the device `peer`, whose replies go to `replies`.
+    pub fn connection(&self, peer: PeerId, replies: mpsc::Sender<Vec<u8>>) -> ColdConnection {
+        let key = self.next_connection.fetch_add(1, Ordering::Relaxed);
+        self.registry().connections.insert(key, HashSet::new());
+        ColdConnection {
+            reads: self.clone(),
+            key,
+            peer,
+            replies,
+            permits: Arc::new(tokio::sync::Semaphore::new(READS_PER_CONNECTION)),
+        }
+    }
+}
+
+/// One device connection's side of the cold reads; forgets what it held when dropped.
+#[derive(Debug)]
+pub struct ColdConnection {
+    reads: ColdReads,
+    key: u64,
+    peer: PeerId,
+    replies: mpsc::Sender<Vec<u8>>,
+    permits: Arc<tokio::sync::Semaphore>,
+}
+
+impl ColdConnection {
+    /// What to do with `message` (about `document`, whose frame is `frame`), which the
+    /// multiplexer would otherwise send to `to_shard`.
+    pub fn decide(
+        &self,
+        document: DocumentId,
+        message: Option<&Message>,
+        frame: &[u8],
+    ) -> Decision {
+        let mut registry = self.reads.registry();
+        if registry.hot.contains(&document) {
+            return Decision::Shard;
+        }
+        match message {
+            Some(Message::Request { data, .. }) => return Decision::Read(data.clone()),
+            Some(Message::Sync { data, .. }) => {
+                if let Some(held) = registry
+                    .held
+                    .get_mut(&document)
+                    .and_then(|held| held.get_mut(&self.key))
+                    && only_acknowledges(&held.heads, data)
+                {
+                    held.frame = frame.to_vec();
+                    return Decision::Held;
+                }
+            }
+            _ => {}
+        }
+        // The device's own message reaches the shard now: what was held for it is stale.
+        if let Some(held) = registry.held.get_mut(&document) {
+            held.remove(&self.key);
+        }
+        if let Some(documents) = registry.connections.get_mut(&self.key) {
+            documents.remove(&document);
+        }
+        registry.heat(document);
+        Decision::Shard
+    }
+
+    /// Waits for a free read slot of this connection.
+    pub async fn slot(&self) -> tokio::sync::OwnedSemaphorePermit {
+        Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .unwrap_or_else(|_| unreachable!("the semaphore is never closed"))
+    }
+
+    /// Answers the `request` `frame` (sync message `data`) for `document`, holding `slot`
+    /// until done: the answer goes to the device, or the frame to `to_shard` when the shard
+    /// must answer (also when the document turned hot meanwhile).
+    pub fn read(
+        &self,
+        document: DocumentId,
+        frame: Vec<u8>,
+        data: Vec<u8>,
+        to_shard: mpsc::Sender<Vec<u8>>,
+        slot: tokio::sync::OwnedSemaphorePermit,
+    ) -> BoxFuture<'static, ()> {
+        let reads = self.reads.clone();
+        let key = self.key;
+        let mut replies = self.replies.clone();
+        let answer = self.reads.reader.read(document, self.peer.clone(), data);
+        async move {
+            let answer = answer.await;
+            let frames = {
+                let mut registry = reads.registry();
+                if !registry.connections.contains_key(&key) {
+                    // The connection closed while reading.
+                    return;
+                }
+                match answer {
+                    _ if registry.hot.contains(&document) => {
+                        hand_to_shard(to_shard, frame);
+                        return;
+                    }
+                    Answer::ToShard => {
+                        registry.heat(document);
+                        hand_to_shard(to_shard, frame);
+                        return;
+                    }
+                    Answer::Refuse(refusal) => vec![refusal],
+                    Answer::Serve { frames, heads } => {
+                        registry.held.entry(document).or_default().insert(
+                            key,
+                            Held {
+                                to_shard,
+                                frame,
+                                heads,
+                            },
+                        );
+                        if let Some(documents) = registry.connections.get_mut(&key) {
+                            documents.insert(document);
+                        }
+                        reads.served.fetch_add(1, Ordering::Relaxed);
+                        frames
+                    }
+                }
+            };
+            for reply in frames {
+                if replies.send(reply).await.is_err() {
+                    break;
+                }
+            }
+            drop(slot);
+        }
+        .boxed()
+    }
+}
+
+impl Drop for ColdConnection {
+    fn drop(&mut self) {
+        let mut registry = self.reads.registry();
+        for document in registry.connections.remove(&self.key).unwrap_or_default() {
+            if let Some(held) = registry.held.get_mut(&document) {
+                held.remove(&self.key);
+                if held.is_empty() {
+                    registry.held.remove(&document);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

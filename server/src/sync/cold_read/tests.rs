@@ -1,0 +1,324 @@
+use std::sync::Mutex as StdMutex;
+
+use automerge::{ROOT, ReadDoc as _, transaction::Transactable as _};
+use futures::StreamExt as _;
+
+use super::*;
+
+/// A document with a little content, as stored: the same change (actor, time) every call.
+fn stored() -> Automerge {
+    let mut doc = Automerge::new().with_actor(automerge::ActorId::from([1; 16]));
+    let mut tx = doc.transaction();
+    tx.put(ROOT, "venue", "女川町まちなか交流館")
+        .expect("a fresh document takes a key");
+    tx.commit_with(automerge::transaction::CommitOptions::default().with_time(0));
+    doc
+}
+
+/// What a peer without the document sends first, as automerge-repo's `request` carries it.
+fn request_from_nobody() -> (Automerge, automerge::sync::State, Vec<u8>) {
+    let peer = Automerge::new();
+    let mut state = automerge::sync::State::new();
+    let first = peer
+        .generate_sync_message(&mut state)
+        .expect("a fresh peer has something to say");
+    (peer, state, first.encode())
+}
+
+#[test]
+fn a_peer_without_the_document_receives_all_of_it_and_then_only_acknowledges() {
+    let doc = stored();
+    let (mut peer, mut state, request) = request_from_nobody();
+    let (messages, heads) = exchange(doc.clone(), true, &request).expect("a request is answered");
+    assert_eq!(heads, doc.get_heads());
+    assert!(!messages.is_empty());
+    for message in messages {
+        let message = automerge::sync::Message::decode(&message).expect("automerge reads it");
+        peer.receive_sync_message(&mut state, message)
+            .expect("the peer applies it");
+    }
+    assert_eq!(
+        peer.get_heads(),
+        doc.get_heads(),
+        "the peer has the document"
+    );
+    assert_eq!(
+        peer.get(ROOT, "venue")
+            .expect("readable")
+            .map(|(value, _)| value.as_str().map(str::to_owned)),
+        Some(Some("女川町まちなか交流館".to_owned()))
+    );
+    let ack = peer
+        .generate_sync_message(&mut state)
+        .expect("the peer tells its new heads")
+        .encode();
+    assert!(only_acknowledges(&heads, &ack));
+}
+
+#[test]
+fn a_message_with_changes_or_other_heads_is_not_an_acknowledgement() {
+    let doc = stored();
+    // A peer with a document of its own, a round into a sync with the server: it sends its
+    // changes.
+    let mut peer = Automerge::new();
+    let mut tx = peer.transaction();
+    tx.put(ROOT, "venue", "石巻")
+        .expect("a fresh document takes a key");
+    tx.commit();
+    let mut peer_state = automerge::sync::State::new();
+    let mut server = doc.clone();
+    let mut server_state = automerge::sync::State::new();
+    let mut with_changes = None;
+    for _ in 0..4 {
+        if let Some(message) = peer.generate_sync_message(&mut peer_state) {
+            if !message.changes.is_empty() {
+                with_changes = Some(message.clone().encode());
+            }
+            server
+                .receive_sync_message(&mut server_state, message)
+                .expect("the server applies it");
+        }
+        if let Some(message) = server.generate_sync_message(&mut server_state) {
+            peer.receive_sync_message(&mut peer_state, message)
+                .expect("the peer applies it");
+        }
+    }
+    let with_changes = with_changes.expect("the peer sent its change");
+    assert!(!only_acknowledges(&doc.get_heads(), &with_changes));
+    let (_, _, from_nobody) = request_from_nobody();
+    assert!(
+        !only_acknowledges(&doc.get_heads(), &from_nobody),
+        "empty heads are not the served heads"
+    );
+    assert!(!only_acknowledges(&doc.get_heads(), b"not a sync message"));
+}
+
+#[test]
+fn a_message_automerge_cannot_read_is_left_to_the_shard() {
+    assert_eq!(exchange(stored(), true, b"\x42garbage"), None);
+}
+
+#[test]
+fn a_peer_that_may_only_read_is_told_so() {
+    let (_, _, request) = request_from_nobody();
+    let (messages, _) = exchange(stored(), false, &request).expect("answered");
+    let first = automerge::sync::Message::decode(&messages[0]).expect("automerge reads it");
+    assert!(
+        first
+            .flags
+            .is_some_and(|flags| flags.contains(automerge::sync::MessageFlags::READ_ONLY)),
+        "{:?}",
+        first.flags
+    );
+}
+
+/// A reader answering from a fixed script, counting its reads.
+#[derive(Clone, Default)]
+struct Scripted {
+    answer: Arc<StdMutex<Option<Answer>>>,
+    reads: Arc<AtomicU64>,
+}
+
+impl Scripted {
+    fn answering(answer: Answer) -> Self {
+        let scripted = Self::default();
+        *scripted.answer.lock().expect("not poisoned") = Some(answer);
+        scripted
+    }
+}
+
+impl ColdReader for Scripted {
+    fn read(&self, _: DocumentId, _: PeerId, _: Vec<u8>) -> BoxFuture<'static, Answer> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        let answer = self
+            .answer
+            .lock()
+            .expect("not poisoned")
+            .clone()
+            .unwrap_or(Answer::ToShard);
+        async move { answer }.boxed()
+    }
+}
+
+const DOC: DocumentId = DocumentId::from_bytes([7; 16]);
+
+fn request_frame() -> (Message, Vec<u8>) {
+    let (_, _, data) = request_from_nobody();
+    let message = Message::Request {
+        document_id: DOC,
+        sender_id: PeerId::new("device"),
+        target_id: PeerId::new(SERVER_PEER_ID),
+        data,
+    };
+    let frame = message.encode();
+    (message, frame)
+}
+
+/// A sync message from a device that holds exactly `heads`' document: an acknowledgement.
+fn acknowledgement(doc: &Automerge) -> (Message, Vec<u8>) {
+    let mut state = automerge::sync::State::new();
+    let data = doc
+        .generate_sync_message(&mut state)
+        .expect("something to say")
+        .encode();
+    let message = Message::Sync {
+        document_id: DOC,
+        sender_id: PeerId::new("device"),
+        target_id: PeerId::new(SERVER_PEER_ID),
+        data,
+    };
+    let frame = message.encode();
+    (message, frame)
+}
+
+/// A connection of `reads` with its reply and shard channels.
+struct Device {
+    connection: ColdConnection,
+    replies: mpsc::Receiver<Vec<u8>>,
+    to_shard: mpsc::Sender<Vec<u8>>,
+    shard: mpsc::Receiver<Vec<u8>>,
+}
+
+fn device(reads: &ColdReads) -> Device {
+    let (replies_tx, replies) = mpsc::channel(8);
+    let (to_shard, shard) = mpsc::channel(8);
+    Device {
+        connection: reads.connection(PeerId::new("device"), replies_tx),
+        replies,
+        to_shard,
+        shard,
+    }
+}
+
+impl Device {
+    /// Sends `message` as the multiplexer does; returns the decision.
+    async fn send(&self, (message, frame): (Message, Vec<u8>)) -> Decision {
+        let decision = self.connection.decide(DOC, Some(&message), &frame);
+        if let Decision::Read(data) = &decision {
+            let slot = self.connection.slot().await;
+            self.connection
+                .read(DOC, frame, data.clone(), self.to_shard.clone(), slot)
+                .await;
+        }
+        decision
+    }
+}
+
+fn served() -> Answer {
+    Answer::Serve {
+        frames: vec![b"the document".to_vec()],
+        heads: stored().get_heads(),
+    }
+}
+
+#[tokio::test]
+async fn a_cold_request_is_answered_here_and_its_acknowledgement_held_until_the_document_turns_hot()
+{
+    let reads = ColdReads::new(Scripted::answering(served()));
+    let mut reader = device(&reads);
+    let writer = device(&reads);
+
+    assert!(matches!(
+        reader.send(request_frame()).await,
+        Decision::Read(_)
+    ));
+    assert_eq!(reader.replies.next().await, Some(b"the document".to_vec()));
+    assert_eq!(reads.served(), 1);
+    let ack = acknowledgement(&stored());
+    assert_eq!(reader.send(ack.clone()).await, Decision::Held);
+    assert!(
+        reader.shard.try_recv().is_err(),
+        "nothing went to the shard"
+    );
+
+    // Another device writes: the document turns hot, and samod hears the reader's
+    // acknowledgement, so it sends the reader the write.
+    let (_, writes) = acknowledgement(&Automerge::new());
+    let message = Message::decode(&writes).expect("decodes");
+    assert_eq!(
+        writer.connection.decide(DOC, Some(&message), &writes),
+        Decision::Shard
+    );
+    assert!(reads.is_hot(&DOC));
+    assert_eq!(reader.shard.next().await, Some(ack.1));
+    // From now on everything about it goes to the shard.
+    assert_eq!(reader.send(request_frame()).await, Decision::Shard);
+}
+
+#[tokio::test]
+async fn an_unacknowledged_read_hands_the_request_to_the_shard_when_the_document_turns_hot() {
+    let reads = ColdReads::new(Scripted::answering(served()));
+    let mut reader = device(&reads);
+    let request = request_frame();
+    reader.send(request.clone()).await;
+    reads.mark_hot(DOC);
+    assert_eq!(reader.shard.next().await, Some(request.1));
+}
+
+#[tokio::test]
+async fn anything_but_an_acknowledgement_goes_to_the_shard_and_turns_the_document_hot() {
+    let reads = ColdReads::new(Scripted::answering(served()));
+    let mut reader = device(&reads);
+    reader.send(request_frame()).await;
+    let other_heads = acknowledgement(&Automerge::new());
+    assert_eq!(reader.send(other_heads).await, Decision::Shard);
+    assert!(reads.is_hot(&DOC));
+    // The held request was dropped rather than replayed: the device's own message reached the
+    // shard, which now knows the connection.
+    assert!(reader.shard.try_recv().is_err());
+}
+
+#[tokio::test]
+async fn a_document_not_in_storage_is_left_to_the_shard() {
+    let reads = ColdReads::new(Scripted::answering(Answer::ToShard));
+    let mut reader = device(&reads);
+    let request = request_frame();
+    assert!(matches!(
+        reader.send(request.clone()).await,
+        Decision::Read(_)
+    ));
+    assert_eq!(reader.shard.next().await, Some(request.1));
+    assert!(reads.is_hot(&DOC));
+    assert_eq!(reads.served(), 0);
+}
+
+#[tokio::test]
+async fn a_refused_peer_gets_the_refusal_and_nothing_is_held() {
+    let reads = ColdReads::new(Scripted::answering(Answer::Refuse(b"unavailable".to_vec())));
+    let mut reader = device(&reads);
+    reader.send(request_frame()).await;
+    assert_eq!(reader.replies.next().await, Some(b"unavailable".to_vec()));
+    assert!(reads.registry().held.is_empty());
+    assert!(!reads.is_hot(&DOC));
+    assert_eq!(reads.served(), 0);
+}
+
+#[tokio::test]
+async fn a_read_that_finishes_after_the_document_turned_hot_is_left_to_the_shard() {
+    let reads = ColdReads::new(Scripted::answering(served()));
+    let mut reader = device(&reads);
+    let (message, frame) = request_frame();
+    let Decision::Read(data) = reader.connection.decide(DOC, Some(&message), &frame) else {
+        panic!("a cold request is read");
+    };
+    let slot = reader.connection.slot().await;
+    let read = reader
+        .connection
+        .read(DOC, frame.clone(), data, reader.to_shard.clone(), slot);
+    reads.mark_hot(DOC);
+    read.await;
+    assert_eq!(reader.shard.next().await, Some(frame));
+    assert!(reader.replies.try_recv().is_err(), "no stale answer");
+}
+
+#[tokio::test]
+async fn a_closed_connection_forgets_what_it_held() {
+    let reads = ColdReads::new(Scripted::answering(served()));
+    let reader = device(&reads);
+    reader.send(request_frame()).await;
+    assert_eq!(reads.registry().held.len(), 1);
+    drop(reader);
+    let registry = reads.registry();
+    assert!(registry.held.is_empty());
+    assert!(registry.connections.is_empty());
+}

@@ -1,0 +1,142 @@
+//! Documents no shard has loaded are read straight from SQLite (`nimo_server::sync::cold_read`):
+//! the device gets the document, a peer without access gets `doc-unavailable`, and a device
+//! that read a document cold still hears of later changes live, without reconnecting.
+
+use std::time::Duration;
+
+use nimo_server::accounts::Role;
+use nimo_shared::{
+    AttendeeId, Timestamp,
+    records::{roster, training::*},
+    sync::DocStatus,
+};
+use nimo_tests::{
+    ApiClient, TestServer,
+    native_client::{Device, DeviceOptions, DeviceStorage, ServerLink},
+};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+fn at() -> Timestamp {
+    Timestamp::from_unix_millis(1_748_739_600_000)
+}
+
+async fn trainer(server: &TestServer, login: &str, team: &str) -> anyhow::Result<ApiClient> {
+    server
+        .add_user(login, Role::Trainer, Some(team), false)
+        .await?;
+    server.api_client(login).await
+}
+
+fn device(api: &ApiClient, seed: u64) -> Device {
+    Device::start(
+        ServerLink::new(api.clone()),
+        DeviceStorage::default(),
+        DeviceOptions::seeded(seed),
+    )
+}
+
+#[tokio::test]
+async fn a_document_read_cold_brings_later_changes_live_and_is_refused_to_outsiders()
+-> anyhow::Result<()> {
+    let mut server = TestServer::start().await?;
+    let api = trainer(&server, "trainer", "女川").await?;
+    let phone = device(&api, 1);
+    let doc_id = phone
+        .create(nimo_tests::sample::onagawa_document(
+            "女川町まちなか交流館",
+            40,
+            7,
+            at(),
+        )?)
+        .await?;
+    api.register(&doc_id.to_string(), "training_session", &[])
+        .await?;
+    phone.sync_now(doc_id).await?;
+    let stored = phone
+        .wait_for("the session stored", WAIT, |o| {
+            o.doc_status(&doc_id) == Some(DocStatus::Stored)
+        })
+        .await?
+        .docs[&doc_id]
+        .heads
+        .clone();
+
+    // A restart: no shard holds the document any more.
+    server.stop_serving().await?;
+    server.serve_again().await?;
+    phone
+        .wait_for("the phone back", WAIT, |o| {
+            o.connections.len() >= 2 && o.up_to_date()
+        })
+        .await?;
+    assert!(!server.state.sync.cold.is_hot(&doc_id));
+
+    // The colleague's tablet finds the session in the manifest and asks for it.
+    let colleague = trainer(&server, "colleague", "女川").await?;
+    let tablet = device(&colleague, 2);
+    tablet
+        .wait_for("the session on the tablet", WAIT, |o| {
+            o.docs.get(&doc_id).is_some_and(|view| view.heads == stored)
+        })
+        .await?;
+    assert_eq!(
+        server.state.sync.cold.served(),
+        1,
+        "read from SQLite, not from samod"
+    );
+    assert!(!server.state.sync.cold.is_hot(&doc_id));
+
+    // An outsider asking for it by id is refused from the cold path too.
+    let outsider = trainer(&server, "outsider", "石巻").await?;
+    let other = device(&outsider, 3);
+    other.want(doc_id)?;
+    other
+        .wait_for("the outsider refused", WAIT, |o| {
+            o.docs.get(&doc_id).is_some_and(|view| view.unavailable)
+        })
+        .await?;
+    assert!(other.storage().doc_ids().is_empty());
+    assert_eq!(server.state.sync.cold.served(), 1);
+
+    // The phone checks someone in: the document turns hot, samod learns that the tablet holds
+    // it, and the tablet receives the change on the connection it already has.
+    let tablet_connections = tablet.observed().connections.len();
+    phone
+        .change(doc_id, |doc| {
+            let person = Person {
+                name: "参加者1".to_owned(),
+                kana: "みやぎ はなこ".to_owned(),
+                affiliation: Affiliation::CommunityResident,
+                residence: None,
+                workplace: None,
+                birth_year: None,
+            };
+            roster::add_attendee(doc, AttendeeId::from_random_bytes([1; 16]), person, at())
+                .map_err(anyhow::Error::from)
+        })
+        .await??;
+    let changed = phone
+        .wait_for("the check-in stored", WAIT, |o| {
+            o.doc_status(&doc_id) == Some(DocStatus::Stored)
+        })
+        .await?
+        .docs[&doc_id]
+        .heads
+        .clone();
+    assert_ne!(changed, stored);
+    tablet
+        .wait_for("the check-in on the tablet", WAIT, |o| {
+            o.docs
+                .get(&doc_id)
+                .is_some_and(|view| view.heads == changed)
+        })
+        .await?;
+    assert!(server.state.sync.cold.is_hot(&doc_id));
+    assert_eq!(
+        tablet.observed().connections.len(),
+        tablet_connections,
+        "live, not through a reconnect"
+    );
+    server.stop().await
+}

@@ -32,7 +32,12 @@ impl SqliteChunkStore {
     ///   document, and is reported missing until the device resends its dependency;
     /// - a damaged chunk: it contributes nothing, so nothing in it is reported stored.
     pub async fn load_document(&self, doc_id: &str) -> Result<Option<Automerge>, SqliteStoreError> {
-        let doc_id_for_error = doc_id.to_owned();
+        let chunks = self.document_chunks(doc_id).await?;
+        Ok((!chunks.is_empty()).then(|| chunks.load(doc_id)))
+    }
+
+    /// Every chunk of `doc_id` as stored, not loaded.
+    pub async fn document_chunks(&self, doc_id: &str) -> Result<StoredChunks, SqliteStoreError> {
         let doc_id = doc_id.to_owned();
         let rows = self
             .call(move |conn| {
@@ -46,35 +51,56 @@ impl SqliteChunkStore {
             })
             .await?;
 
-        let mut snapshots = Vec::new();
-        let mut incrementals = Vec::new();
+        let mut chunks = StoredChunks::default();
         for (joined, data) in rows {
             let key = parse_key(joined)?;
             match key.components().get(1).map(String::as_str) {
-                Some(SNAPSHOT) if key.len() == 3 => snapshots.push(data),
-                Some(INCREMENTAL) if key.len() == 3 => incrementals.push(data),
+                Some(SNAPSHOT) if key.len() == 3 => chunks.snapshots.push(data),
+                Some(INCREMENTAL) if key.len() == 3 => chunks.incrementals.push(data),
                 _ => tracing::debug!(%key, "not a chunk key; ignored when loading a document"),
             }
         }
-        if snapshots.is_empty() && incrementals.is_empty() {
-            return Ok(None);
-        }
+        Ok(chunks)
+    }
+}
 
-        let chunks: Vec<Vec<u8>> = snapshots.into_iter().chain(incrementals).collect();
+/// One document's chunks as stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredChunks {
+    /// Whole saved documents (samod's compactions).
+    pub snapshots: Vec<Vec<u8>>,
+    /// Changes saved since.
+    pub incrementals: Vec<Vec<u8>>,
+}
+
+impl StoredChunks {
+    /// Whether the document has no chunk at all.
+    pub fn is_empty(&self) -> bool {
+        self.snapshots.is_empty() && self.incrementals.is_empty()
+    }
+
+    /// Loads the chunks into one document: snapshots first, then incremental chunks, as samod
+    /// does; see [`SqliteChunkStore::load_document`] for what is tolerated.
+    pub fn load(self, doc_id: &str) -> Automerge {
+        let chunks: Vec<Vec<u8>> = self
+            .snapshots
+            .into_iter()
+            .chain(self.incrementals)
+            .collect();
         let joined: Vec<u8> = chunks.iter().flatten().copied().collect();
         let strict = LoadOptions::new().on_partial_load(OnPartialLoad::Error);
         match Automerge::load_with_options(&joined, strict) {
-            Ok(doc) => Ok(Some(doc)),
+            Ok(doc) => doc,
             Err(error) => {
-                tracing::warn!(doc = %doc_id_for_error, chunks = chunks.len(), %error,
+                tracing::warn!(doc = %doc_id, chunks = chunks.len(), %error,
                     "stored chunks do not load strictly; loading what is applicable");
                 let mut doc = Automerge::new();
                 for chunk in &chunks {
                     if let Err(error) = doc.load_incremental(chunk) {
-                        tracing::error!(doc = %doc_id_for_error, %error, "a stored chunk is damaged; skipped");
+                        tracing::error!(doc = %doc_id, %error, "a stored chunk is damaged; skipped");
                     }
                 }
-                Ok(Some(doc))
+                doc
             }
         }
     }

@@ -15,5 +15,6 @@ mod error;
 mod samod_storage;
 mod sqlite;
 
+pub use document::StoredChunks;
 pub use error::SqliteStoreError;
 pub use sqlite::SqliteChunkStore;

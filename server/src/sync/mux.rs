@@ -3,10 +3,14 @@
 //! Each shard gets its own virtual connection: two channels, handed to that shard's samod
 //! acceptor as a [`samod::Transport`] bound to the device's peer id. The device's frames (past
 //! the guard, the write audit and the rate limit in [`super::ws`]) are routed by what they
-//! concern ([`route`]): `join` to every shard, a message about a document to that document's
-//! shard only. Everything the shards send goes to the one socket, except that the device sees
-//! a single `peer` reply: every shard answers the `join`, the first answer is forwarded and the
-//! others, which must be identical, are dropped.
+//! concern ([`route`]): a message about a document to that document's shard only, and the
+//! connection-wide ones to the shards the device has joined. A shard hears the device's `join`
+//! only when the device first needs it ([`ShardLinks`]): samod subscribes every joined
+//! connection to every document its repository holds, so a device that uses two shards costs
+//! the other shards nothing. Everything the shards send goes to the one socket, except that the
+//! device sees a single `peer` reply: each shard answers the `join` it hears, the first answer
+//! is forwarded and the others, which must be identical, are dropped. Requests for documents
+//! no shard has loaded are answered beside the shards ([`super::cold_read`]).
 //!
 //! The device connection ends as a whole: when the socket ends or fails, or the session is
 //! revoked, every virtual connection ends; when any shard closes its virtual connection (samod
@@ -56,7 +60,7 @@ impl Incoming {
 /// Which shards a device frame goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
-    /// Every shard: the connection-wide messages (`join`, `leave`, `error`).
+    /// The connection-wide messages (`join`, `leave`, `error`): see [`ShardLinks`].
     All,
     /// This shard only.
     One(usize),
@@ -222,9 +226,11 @@ where
         to_shards.push(frames_tx);
         from_shards.push(replies_rx.map(move |reply| (index, reply)));
     }
-    // Cold reads answer on a channel of their own, written to the socket like a shard's.
+    // Cold reads answer on a channel of their own, written to the socket like a shard's, and
+    // hand frames for the shards back to the reading side.
     let (cold_replies, cold_answers) = mpsc::channel(SHARD_QUEUE);
-    let cold = cold.map(|(reads, peer)| reads.connection(peer, cold_replies));
+    let (replays_tx, replays) = mpsc::channel(SHARD_QUEUE);
+    let cold = cold.map(|(reads, peer)| reads.connection(peer, cold_replies, replays_tx));
     let mut replies: Vec<_> = from_shards
         .into_iter()
         .map(|replies| replies.boxed())
@@ -232,7 +238,8 @@ where
     replies.push(cold_answers.map(move |reply| (shards, reply)).boxed());
     let mut handshake = false;
     let ended = {
-        let reading = forward_frames(frames, &mut to_shards, cold.as_ref()).fuse();
+        let links = ShardLinks::new(&mut to_shards);
+        let reading = forward_frames(frames, replays, links, cold.as_ref()).fuse();
         let writing = write_replies(select_all(replies), socket, shards, &mut handshake).fuse();
         futures::pin_mut!(reading, writing);
         futures::select! {
@@ -245,8 +252,7 @@ where
         }
         // The socket's halves are dropped here, which closes it.
     };
-    // The shards see their frames end and close their virtual connections (the cold reads'
-    // held acknowledgements keep senders to them, so those go first).
+    // The shards see their frames end and close their virtual connections.
     drop(cold);
     drop(to_shards);
     let all_closed = async { while ends.next().await.is_some() {} };
@@ -259,35 +265,97 @@ where
     Outcome { handshake, ended }
 }
 
+/// The device connection's links to the shards. A shard hears the device's `join` only when
+/// the device first sends it something else (the handshake shard, chosen by the device's peer
+/// id, at once): samod subscribes every joined connection to every document its repository has
+/// loaded (`ensure_connections`), so a shard the device never uses must not know it.
+struct ShardLinks<'a> {
+    to_shards: &'a mut [mpsc::Sender<Vec<u8>>],
+    joined: Vec<bool>,
+    join: Option<Vec<u8>>,
+}
+
+impl<'a> ShardLinks<'a> {
+    fn new(to_shards: &'a mut [mpsc::Sender<Vec<u8>>]) -> Self {
+        let joined = vec![false; to_shards.len()];
+        Self {
+            to_shards,
+            joined,
+            join: None,
+        }
+    }
+
+    /// Sends `frame` to `shard`, after the device's `join` if the shard has not had it.
+    async fn send(&mut self, shard: usize, frame: Vec<u8>) -> Result<(), Ended> {
+        if !self.joined[shard]
+            && let Some(join) = &self.join
+        {
+            self.joined[shard] = true;
+            Self::send_to(&mut self.to_shards[shard], shard, join.clone()).await?;
+        }
+        Self::send_to(&mut self.to_shards[shard], shard, frame).await
+    }
+
+    /// A connection-wide frame: the first `join` goes to the handshake shard and is kept for
+    /// the others; a later one (and `leave`, `error`) goes to every shard that has joined.
+    async fn send_to_all(
+        &mut self,
+        message: Option<&Message>,
+        frame: Vec<u8>,
+    ) -> Result<(), Ended> {
+        if self.join.is_none()
+            && let Some(Message::Join { sender_id, .. }) = message
+        {
+            self.join = Some(frame.clone());
+            let shard = shard_of(sender_id.as_str().as_bytes(), self.to_shards.len());
+            self.joined[shard] = true;
+            return Self::send_to(&mut self.to_shards[shard], shard, frame).await;
+        }
+        for shard in 0..self.to_shards.len() {
+            if self.joined[shard] {
+                Self::send_to(&mut self.to_shards[shard], shard, frame.clone()).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn send_to(
+        sender: &mut mpsc::Sender<Vec<u8>>,
+        shard: usize,
+        frame: Vec<u8>,
+    ) -> Result<(), Ended> {
+        sender.send(frame).await.map_err(|_| Ended::Shard {
+            shard,
+            reason: "it stopped reading".to_owned(),
+        })
+    }
+}
+
 /// Routes the device's frames to the shards until they stop; with `cold`, a request for a
-/// cold document is read without its shard, and an acknowledgement of such a read is held
+/// cold document is read without its shard, an acknowledgement of such a read is held, and
+/// what the cold reads hand back (`replays`) is routed like the device's own frames
 /// ([`super::cold_read`]).
 async fn forward_frames<Frames, FrameError>(
     mut frames: Frames,
-    to_shards: &mut [mpsc::Sender<Vec<u8>>],
+    mut replays: mpsc::Receiver<Vec<u8>>,
+    mut links: ShardLinks<'_>,
     cold: Option<&ColdConnection>,
 ) -> Ended
 where
     Frames: Stream<Item = Result<Incoming, FrameError>> + Unpin,
     FrameError: Display,
 {
-    let gone = |shard: usize| Ended::Shard {
-        shard,
-        reason: "it stopped reading".to_owned(),
-    };
-    while let Some(frame) = frames.next().await {
-        let frame = match frame {
-            Ok(frame) => frame,
-            Err(error) => return Ended::Socket(error.to_string()),
+    loop {
+        let frame = tokio::select! {
+            frame = frames.next() => match frame {
+                Some(Ok(frame)) => frame,
+                Some(Err(error)) => return Ended::Socket(error.to_string()),
+                None => return Ended::Socket("closed".to_owned()),
+            },
+            Some(replayed) = replays.next() => Incoming::decode(replayed),
         };
-        match route(frame.message.as_ref(), &frame.bytes, to_shards.len()) {
-            Route::All => {
-                for (shard, sender) in to_shards.iter_mut().enumerate() {
-                    if sender.send(frame.bytes.clone()).await.is_err() {
-                        return gone(shard);
-                    }
-                }
-            }
+        let sent = match route(frame.message.as_ref(), &frame.bytes, links.to_shards.len()) {
+            Route::All => links.send_to_all(frame.message.as_ref(), frame.bytes).await,
             Route::One(shard) => {
                 let document = document_of(frame.message.as_ref(), &frame.bytes);
                 if let (Some(cold), Some(document)) = (cold, document) {
@@ -296,19 +364,18 @@ where
                         Decision::Held => continue,
                         Decision::Read(data) => {
                             let slot = cold.slot().await;
-                            let to_shard = to_shards[shard].clone();
-                            tokio::spawn(cold.read(document, frame.bytes, data, to_shard, slot));
+                            tokio::spawn(cold.read(document, frame.bytes, data, slot));
                             continue;
                         }
                     }
                 }
-                if to_shards[shard].send(frame.bytes).await.is_err() {
-                    return gone(shard);
-                }
+                links.send(shard, frame.bytes).await
             }
+        };
+        if let Err(ended) = sent {
+            return ended;
         }
     }
-    Ended::Socket("closed".to_owned())
 }
 
 /// Writes the shards' replies to the socket, forwarding the first `peer` reply and dropping

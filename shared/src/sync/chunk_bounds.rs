@@ -157,6 +157,23 @@ fn chunk(bytes: &[u8]) -> Option<(ChunkType, &[u8], &[u8])> {
     Some((chunk_type, body, reader.0))
 }
 
+/// The heads a saved document declares, read from its header without decoding the rest, when
+/// `bytes` are exactly one document chunk (as samod's snapshots are); `None` otherwise. The
+/// server answers a peer that has nothing with a stored snapshot as it is, and needs its heads
+/// for the message (`server::sync::cold_read`); the checksum and the rest are for the
+/// receiving automerge to verify.
+pub fn document_heads(bytes: &[u8]) -> Option<Vec<automerge::ChangeHash>> {
+    let (ChunkType::Document, body, []) = chunk(bytes)? else {
+        return None;
+    };
+    let mut reader = Reader(body);
+    skip_actor_ids(&mut reader)?;
+    let count = reader.uleb_usize()?;
+    (0..count)
+        .map(|_| automerge::ChangeHash::try_from(reader.take(32)?).ok())
+        .collect()
+}
+
 /// A document chunk: actors, heads, then the change and operation columns, some deflated.
 fn document(body: &[u8], budget: &mut Budget) -> Result<(), ChunkRefused> {
     let mut reader = Reader(body);
@@ -399,6 +416,43 @@ mod tests {
             .expect("text goes in");
         doc.put(ROOT, "patient", "P-0001").expect("a put");
         doc
+    }
+
+    #[test]
+    fn a_saved_documents_heads_are_read_from_its_header() {
+        let mut doc = notes_document(200);
+        let mut other = doc.fork();
+        other.put(ROOT, "visited", true).expect("a put");
+        doc.put(ROOT, "visited", false).expect("a put");
+        doc.merge(&mut other).expect("merges");
+        let mut heads = doc.get_heads();
+        assert_eq!(heads.len(), 2, "two concurrent heads");
+        let saved = doc.save();
+        let mut read = document_heads(&saved).expect("a document chunk");
+        read.sort_unstable();
+        heads.sort_unstable();
+        assert_eq!(read, heads);
+        assert_eq!(document_heads(&AutoCommit::new().save()), Some(Vec::new()));
+    }
+
+    #[test]
+    fn only_exactly_one_document_chunk_has_heads_to_read() {
+        let mut doc = notes_document(20);
+        let saved = doc.save();
+        let mut two = saved.clone();
+        two.extend_from_slice(&doc.save_incremental());
+        doc.put(ROOT, "after", 1).expect("a put");
+        let change = doc.save_incremental();
+        assert!(!change.is_empty());
+        two.extend_from_slice(&change);
+        assert_eq!(
+            document_heads(&two),
+            None,
+            "a document followed by a change"
+        );
+        assert_eq!(document_heads(&change), None, "a change");
+        assert_eq!(document_heads(&saved[..saved.len() - 1]), None, "cut short");
+        assert_eq!(document_heads(b"not a chunk"), None);
     }
 
     #[test]

@@ -55,6 +55,81 @@ fn a_peer_without_the_document_receives_all_of_it_and_then_only_acknowledges() {
     assert!(only_acknowledges(&heads, &ack));
 }
 
+/// Applies `messages` on a peer and returns it with its next message (its acknowledgement).
+fn receive_all(
+    mut peer: Automerge,
+    mut state: automerge::sync::State,
+    messages: Vec<Vec<u8>>,
+) -> (Automerge, Option<automerge::sync::Message>) {
+    for message in messages {
+        let message = automerge::sync::Message::decode(&message).expect("automerge reads it");
+        peer.receive_sync_message(&mut state, message)
+            .expect("the peer applies it");
+    }
+    let next = peer.generate_sync_message(&mut state);
+    (peer, next)
+}
+
+#[test]
+fn a_stored_snapshot_answers_a_peer_with_nothing_as_automerges_own_reply_does() {
+    let doc = stored();
+    let snapshot = doc.save();
+    let (peer, state, request) = request_from_nobody();
+    let (fast, fast_heads) =
+        reply_from_snapshot(&snapshot, true, &request).expect("one snapshot, a peer with nothing");
+    let (slow, slow_heads) = exchange(doc.clone(), true, &request).expect("answered");
+    assert_eq!(fast_heads, slow_heads);
+    assert_eq!(fast.len(), 1, "the whole document in one message");
+
+    let (fast_peer, fast_ack) = receive_all(peer.clone(), state.clone(), fast);
+    let (slow_peer, slow_ack) = receive_all(peer, state, slow);
+    assert_eq!(fast_peer.get_heads(), doc.get_heads());
+    assert_eq!(
+        fast_peer.save(),
+        slow_peer.save(),
+        "the same document arrives"
+    );
+    let (fast_ack, slow_ack) = (
+        fast_ack.expect("the peer acknowledges"),
+        slow_ack.expect("the peer acknowledges"),
+    );
+    assert!(fast_ack.changes.is_empty(), "the peer sends nothing back");
+    assert_eq!(fast_ack.heads, slow_ack.heads);
+    assert!(only_acknowledges(&fast_heads, &fast_ack.encode()));
+}
+
+#[test]
+fn only_a_peer_with_nothing_and_a_single_snapshot_get_the_snapshot_as_it_is() {
+    let doc = stored();
+    let snapshot = doc.save();
+    // A peer that has the document already.
+    let mut state = automerge::sync::State::new();
+    let from_holder = doc
+        .generate_sync_message(&mut state)
+        .expect("something to say")
+        .encode();
+    assert_eq!(reply_from_snapshot(&snapshot, true, &from_holder), None);
+    // A snapshot followed by another chunk.
+    let mut longer = snapshot.clone();
+    longer.extend_from_slice(&snapshot);
+    let (_, _, request) = request_from_nobody();
+    assert_eq!(reply_from_snapshot(&longer, true, &request), None);
+    assert_eq!(reply_from_snapshot(&snapshot, true, b"\x42garbage"), None);
+    // An empty document has no heads to announce: left to automerge.
+    assert_eq!(
+        reply_from_snapshot(&Automerge::new().save(), true, &request),
+        None
+    );
+    // A peer that may only read is told so.
+    let (reply, _) = reply_from_snapshot(&snapshot, false, &request).expect("answered");
+    let reply = automerge::sync::Message::decode(&reply[0]).expect("automerge reads it");
+    assert!(
+        reply
+            .flags
+            .is_some_and(|flags| flags.contains(automerge::sync::MessageFlags::READ_ONLY))
+    );
+}
+
 #[test]
 fn a_message_with_changes_or_other_heads_is_not_an_acknowledgement() {
     let doc = stored();
@@ -171,21 +246,19 @@ fn acknowledgement(doc: &Automerge) -> (Message, Vec<u8>) {
     (message, frame)
 }
 
-/// A connection of `reads` with its reply and shard channels.
+/// A connection of `reads` with its reply channel and the frames it hands back for the shard.
 struct Device {
     connection: ColdConnection,
     replies: mpsc::Receiver<Vec<u8>>,
-    to_shard: mpsc::Sender<Vec<u8>>,
     shard: mpsc::Receiver<Vec<u8>>,
 }
 
 fn device(reads: &ColdReads) -> Device {
     let (replies_tx, replies) = mpsc::channel(8);
-    let (to_shard, shard) = mpsc::channel(8);
+    let (replays, shard) = mpsc::channel(8);
     Device {
-        connection: reads.connection(PeerId::new("device"), replies_tx),
+        connection: reads.connection(PeerId::new("device"), replies_tx, replays),
         replies,
-        to_shard,
         shard,
     }
 }
@@ -196,9 +269,7 @@ impl Device {
         let decision = self.connection.decide(DOC, Some(&message), &frame);
         if let Decision::Read(data) = &decision {
             let slot = self.connection.slot().await;
-            self.connection
-                .read(DOC, frame, data.clone(), self.to_shard.clone(), slot)
-                .await;
+            self.connection.read(DOC, frame, data.clone(), slot).await;
         }
         decision
     }
@@ -302,9 +373,7 @@ async fn a_read_that_finishes_after_the_document_turned_hot_is_left_to_the_shard
         panic!("a cold request is read");
     };
     let slot = reader.connection.slot().await;
-    let read = reader
-        .connection
-        .read(DOC, frame.clone(), data, reader.to_shard.clone(), slot);
+    let read = reader.connection.read(DOC, frame.clone(), data, slot);
     reads.mark_hot(DOC);
     read.await;
     assert_eq!(reader.shard.next().await, Some(frame));

@@ -127,7 +127,7 @@ async fn the_javascript_client_syncs_a_session_in_our_schema_to_our_server() -> 
 
 #[tokio::test]
 async fn the_javascript_client_reads_a_session_a_rust_peer_wrote() -> anyhow::Result<()> {
-    let server = TestServer::start().await?;
+    let mut server = TestServer::start().await?;
     let client = trainer(&server).await?;
     let (expected, document) = session_with_roster()?;
     let heads: Vec<String> = document
@@ -145,16 +145,27 @@ async fn the_javascript_client_reads_a_session_a_rust_peer_wrote() -> anyhow::Re
         "the server confirms the Rust peer's session"
     );
 
-    let token = client.token().to_owned();
-    let base = server.url("");
-    let id = doc_id.clone();
-    let fetched =
-        tokio::task::spawn_blocking(move || js_peer(&["fetch", &base, &token, &id])).await??;
-    assert_eq!(fetched["heads"], serde_json::json!(heads));
-    let bytes = base64_decode(fetched["save"].as_str().expect("saved bytes"))?;
-    let loaded = Automerge::load(&bytes)?;
-    let read: TrainingSession = doc::hydrate(&loaded)?;
-    assert_eq!(read, expected);
+    let fetch = |server: &TestServer| {
+        let token = client.token().to_owned();
+        let base = server.url("");
+        let id = doc_id.clone();
+        tokio::task::spawn_blocking(move || js_peer(&["fetch", &base, &token, &id]))
+    };
+    let read_back = |fetched: serde_json::Value| -> anyhow::Result<TrainingSession> {
+        assert_eq!(fetched["heads"], serde_json::json!(heads));
+        let bytes = base64_decode(fetched["save"].as_str().expect("saved bytes"))?;
+        Ok(doc::hydrate(&Automerge::load(&bytes)?)?)
+    };
+    assert_eq!(read_back(fetch(&server).await??)?, expected);
+    assert_eq!(server.state.sync.cold.served(), 0, "samod had it loaded");
+
+    // After a restart no shard has it loaded: the server answers from SQLite, and the official
+    // client reads the same session.
+    drop(writer);
+    server.stop_serving().await?;
+    server.serve_again().await?;
+    assert_eq!(read_back(fetch(&server).await??)?, expected);
+    assert_eq!(server.state.sync.cold.served(), 1, "read cold");
     server.stop().await
 }
 

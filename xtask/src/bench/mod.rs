@@ -324,10 +324,12 @@ pub fn run(root: &Path, args: &BenchArgs) -> anyhow::Result<()> {
         }
         let mut w3_seed = None;
         if ctx.reference.is_some() && only("W3") {
-            let (line, seed) = w3::compare(&ctx).await;
+            let (w3_lines, seed) = w3::compare(&ctx).await;
             w3_seed = seed;
-            lines.push(line);
-            println!("{}", lines.last().map_or("", String::as_str));
+            for line in w3_lines {
+                println!("{line}");
+                lines.push(line);
+            }
         }
         let limit = |name: &str| only("limits") || only(name);
         let mut report_failed = None;

@@ -1,13 +1,16 @@
-//! A minimal Rust device for the limits and the load benchmark: logs in (shared bearer token),
-//! takes a ticket, opens nimo's sync socket, joins with the ticket's peer id and pushes small
-//! Automerge changes with automerge's own sync protocol, using nimo's protocol codec
-//! (`nimo_shared::sync::protocol`). It is not the app's `SyncClient`: it measures the server.
+//! A minimal Rust device for the limits, the load benchmark and W3's Rust reader: logs in
+//! (shared bearer token), takes a ticket, opens nimo's sync socket, joins with the ticket's peer
+//! id and pushes small Automerge changes, or fetches documents, with automerge's own sync
+//! protocol, using nimo's protocol codec (`nimo_shared::sync::protocol`). It speaks to the
+//! reference server as well (any peer id, no ticket). It is not the app's `SyncClient`: it
+//! measures the server.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use automerge::{
-    AutoCommit, ROOT,
+    AutoCommit, Automerge, ChangeHash, ROOT,
     sync::{self, SyncDoc as _},
     transaction::Transactable as _,
 };
@@ -99,12 +102,18 @@ impl Peer {
     /// Takes a ticket and joins.
     pub async fn connect(api: &NimoApi) -> anyhow::Result<Self> {
         let ticket = api.ticket().await?;
-        let (socket, _) = tokio_tungstenite::connect_async(api.ws_url(&ticket.ticket))
+        Self::join(&api.ws_url(&ticket.ticket), PeerId::new(ticket.peer_id)).await
+    }
+
+    /// Opens the sync socket at `url` and joins as `peer_id` (nimo's url carries a ticket
+    /// bound to that id; the reference takes any).
+    pub async fn join(url: &str, peer_id: PeerId) -> anyhow::Result<Self> {
+        let (socket, _) = tokio_tungstenite::connect_async(url)
             .await
             .context("opening the sync socket")?;
         let mut peer = Self {
             socket,
-            peer_id: PeerId::new(ticket.peer_id),
+            peer_id,
             server_id: PeerId::new("nimo-server"),
             counters: Counters::default(),
         };
@@ -175,8 +184,127 @@ impl Peer {
         }
     }
 
+    /// Fetches `docs` (id and expected heads) with `request`s, `in_flight` at a time, issuing no
+    /// new request after `deadline`; each received document answers with its acknowledgement
+    /// and counts once its heads are the expected ones. As the reference's lean reader
+    /// (`clients/read.mjs`), in Rust.
+    pub async fn fetch_all(
+        &mut self,
+        docs: &[(DocumentId, Vec<ChangeHash>)],
+        in_flight: usize,
+        deadline: Duration,
+    ) -> anyhow::Result<Fetched> {
+        struct Fetching {
+            doc: Automerge,
+            state: sync::State,
+            expected: Vec<ChangeHash>,
+        }
+        let started = Instant::now();
+        let mut fetched = Fetched::default();
+        let mut pending: HashMap<DocumentId, Fetching> = HashMap::new();
+        let mut next = docs.iter();
+        loop {
+            while pending.len() < in_flight && started.elapsed() < deadline {
+                let Some((id, heads)) = next.next() else {
+                    break;
+                };
+                let doc = Automerge::new();
+                let mut state = sync::State::new();
+                let request = doc
+                    .generate_sync_message(&mut state)
+                    .context("a fresh document says nothing")?;
+                self.send(&Message::Request {
+                    document_id: *id,
+                    sender_id: self.peer_id.clone(),
+                    target_id: self.server_id.clone(),
+                    data: request.encode(),
+                })
+                .await?;
+                let mut expected = heads.clone();
+                expected.sort_unstable();
+                pending.insert(
+                    *id,
+                    Fetching {
+                        doc,
+                        state,
+                        expected,
+                    },
+                );
+            }
+            if pending.is_empty() {
+                break;
+            }
+            let (document_id, data) = match self.receive(Duration::from_secs(60)).await? {
+                Message::Sync {
+                    document_id, data, ..
+                } => (document_id, data),
+                Message::DocUnavailable { document_id, .. } => {
+                    if pending.remove(&document_id).is_some() {
+                        fetched.fail(format!("{document_id}: unavailable"));
+                    }
+                    continue;
+                }
+                Message::Error { message } => bail!("server error: {message}"),
+                _ => continue,
+            };
+            let Some(fetching) = pending.get_mut(&document_id) else {
+                continue;
+            };
+            fetching
+                .doc
+                .receive_sync_message(&mut fetching.state, sync::Message::decode(&data)?)?;
+            let reply = fetching.doc.generate_sync_message(&mut fetching.state);
+            let mut heads = fetching.doc.get_heads();
+            heads.sort_unstable();
+            let theirs = fetching.state.their_heads.clone().unwrap_or_default();
+            let done = !theirs.is_empty() && theirs.iter().all(|h| heads.contains(h));
+            let expected_heads = done.then(|| fetching.expected.clone());
+            if let Some(reply) = reply {
+                self.send(&Message::Sync {
+                    document_id,
+                    sender_id: self.peer_id.clone(),
+                    target_id: self.server_id.clone(),
+                    data: reply.encode(),
+                })
+                .await?;
+            }
+            if let Some(expected) = expected_heads {
+                pending.remove(&document_id);
+                if heads == expected {
+                    fetched.ok += 1;
+                    fetched.wall_s = started.elapsed().as_secs_f64();
+                } else {
+                    fetched.fail(format!("{document_id}: heads differ"));
+                }
+            }
+        }
+        Ok(fetched)
+    }
+
     /// Closes the socket.
     pub async fn close(mut self) {
         let _ = self.socket.close(None).await;
+    }
+}
+
+/// What [`Peer::fetch_all`] got.
+#[derive(Debug, Default, Clone)]
+pub struct Fetched {
+    /// Documents received with the expected heads.
+    pub ok: u64,
+    /// Documents refused or received with other heads.
+    pub failed: u64,
+    /// The first few failures.
+    pub failures: Vec<String>,
+    /// Seconds from the first request to the last document verified.
+    pub wall_s: f64,
+}
+
+impl Fetched {
+    fn fail(&mut self, why: String) {
+        self.failed += 1;
+        if self.failures.len() < 5 {
+            self.failures.push(why);
+        }
     }
 }

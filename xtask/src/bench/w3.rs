@@ -2,8 +2,16 @@
 //! per server: nimo through the protocol, the reference straight into its storage as its
 //! harness does); one lean client (`clients/read.mjs`) fetches them by id, 100 in flight, up
 //! to a read cap. Documents per second.
+//!
+//! The lean JavaScript reader spends 2–3 ms of its own CPU per document (automerge's wasm
+//! build), which caps it near 400 documents per second whatever the server does. So W3 runs a
+//! second time with the same reader written in Rust ([`super::peer::Peer::fetch_all`]: the same
+//! requests, acknowledgements and checks, nimo's native automerge) against both servers: its
+//! line, "W3 Rust reader", measures the servers rather than the client.
 
 use std::{collections::HashSet, path::PathBuf, time::Duration};
+
+use anyhow::Context as _;
 
 use super::{Ctx, Side, each_side, node, num, servers::copy_tree, stats};
 
@@ -17,7 +25,7 @@ pub struct NimoSeed {
 }
 
 /// Runs W3 on both sides; returns its line and nimo's seed.
-pub async fn compare(ctx: &Ctx) -> (String, Option<NimoSeed>) {
+pub async fn compare(ctx: &Ctx) -> (Vec<String>, Option<NimoSeed>) {
     let mut seeds = Vec::new();
     let mut seed_line = String::new();
     for side in ctx.sides() {
@@ -53,6 +61,30 @@ pub async fn compare(ctx: &Ctx) -> (String, Option<NimoSeed>) {
             "down_bytes",
             "server_rss_mb",
             "server_cpu_s",
+            "client_cpu_s",
+            "bench_cpu_s",
+        ],
+    );
+    let rust = each_side(ctx, |side, k| {
+        let seed = seeds.iter().find(|(s, _)| *s == side).map(|(_, p)| p);
+        async move {
+            match seed {
+                Some(Ok(seed)) => one_with_rust_reader(ctx, side, k, seed).await,
+                _ => Err(anyhow::anyhow!("{side} W3 was not seeded")),
+            }
+        }
+    })
+    .await;
+    let rust_line = stats::line(
+        "W3 Rust reader (same workload, the reader in Rust)",
+        &rust,
+        &[
+            "fetched",
+            "wall_s",
+            "docs_per_s",
+            "server_rss_mb",
+            "server_cpu_s",
+            "client_cpu_s",
         ],
     );
     let nimo_seed = seeds
@@ -63,7 +95,7 @@ pub async fn compare(ctx: &Ctx) -> (String, Option<NimoSeed>) {
             server_dir: seed.dir.join("server"),
             registered: seed.registered,
         });
-    (line, nimo_seed)
+    (vec![line, rust_line], nimo_seed)
 }
 
 #[derive(Debug)]
@@ -172,6 +204,8 @@ async fn one(ctx: &Ctx, side: Side, k: usize, seed: &Seed) -> anyhow::Result<sta
         .start(side, &dir.join("server"), seed.registered.clone())
         .await?;
     let before = live.server.sample();
+    // The bench process relays nimo's frames (the ticket proxy): its CPU is part of the path.
+    let bench_before = super::procstat::sample(std::process::id());
     let result = node::run(
         ctx.clients()?,
         "clients/read.mjs",
@@ -191,6 +225,7 @@ async fn one(ctx: &Ctx, side: Side, k: usize, seed: &Seed) -> anyhow::Result<sta
     )
     .await;
     let after = live.server.sample();
+    let bench_after = super::procstat::sample(std::process::id());
     live.server.stop().await?;
     let _ = std::fs::remove_dir_all(dir.join("server"));
     let result = result?;
@@ -201,12 +236,95 @@ async fn one(ctx: &Ctx, side: Side, k: usize, seed: &Seed) -> anyhow::Result<sta
     run.set("down_bytes", num(&result, "down_bytes"));
     run.set("server_rss_mb", after.peak_rss_mb);
     run.set("server_cpu_s", after.cpu_s - before.cpu_s);
+    run.set("client_cpu_s", num(&result, "client_cpu_s"));
+    run.set("bench_cpu_s", bench_after.cpu_s - bench_before.cpu_s);
     run.set("other_busy_pct", busy);
     run.ok = num(&result, "failed") == 0.0 && result["err"].as_str().unwrap_or("").is_empty();
     if !run.ok {
         run.error = Some(format!(
             "{side} W3 run {k}: {} {}",
             result["err"], result["fails"]
+        ));
+    }
+    Ok(run)
+}
+
+/// One W3 run with the Rust reader: nimo directly with a ticket (no proxy), the reference at
+/// its own URL.
+async fn one_with_rust_reader(
+    ctx: &Ctx,
+    side: Side,
+    k: usize,
+    seed: &Seed,
+) -> anyhow::Result<stats::Run> {
+    let dir = ctx.fresh_dir(side, &format!("w3-rust-r{k}"))?;
+    copy_tree(&seed.dir.join("server"), &dir.join("server"))?;
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(seed.dir.join("manifest.json"))?)?;
+    let docs = manifest["docs"]
+        .as_array()
+        .context("a manifest lists its documents")?
+        .iter()
+        .map(|doc| {
+            let url = doc["url"].as_str().context("a document url")?;
+            let id = url.strip_prefix("automerge:").unwrap_or(url).parse()?;
+            let heads = doc["heads"]
+                .as_array()
+                .context("heads")?
+                .iter()
+                .map(|h| Ok(h.as_str().context("a head")?.parse()?))
+                .collect::<anyhow::Result<Vec<automerge::ChangeHash>>>()?;
+            Ok((id, heads))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let deadline = Duration::from_secs(match side {
+        Side::Nimo => ctx.sizes.w3_deadline,
+        Side::Reference => ctx.sizes.w3_reference_deadline,
+    });
+    let busy = super::procstat::busy_percent(1000).await;
+    let live = ctx
+        .start(side, &dir.join("server"), seed.registered.clone())
+        .await?;
+    let before = live.server.sample();
+    let reader_before = super::procstat::sample(std::process::id());
+    let fetched = async {
+        let mut peer = match &live.api {
+            Some(api) => super::peer::Peer::connect(api).await?,
+            None => {
+                let id = format!("rust-reader-{}-{k}", std::process::id());
+                super::peer::Peer::join(&live.url, nimo_shared::sync::ids::PeerId::new(id)).await?
+            }
+        };
+        let fetched = peer.fetch_all(&docs, 100, deadline).await?;
+        peer.close().await;
+        anyhow::Ok(fetched)
+    }
+    .await;
+    let after = live.server.sample();
+    let reader_after = super::procstat::sample(std::process::id());
+    live.server.stop().await?;
+    let _ = std::fs::remove_dir_all(dir.join("server"));
+    let fetched = fetched?;
+    let mut run = stats::Run::default();
+    run.set("fetched", fetched.ok as f64);
+    run.set("wall_s", fetched.wall_s);
+    run.set(
+        "docs_per_s",
+        if fetched.wall_s > 0.0 {
+            fetched.ok as f64 / fetched.wall_s
+        } else {
+            0.0
+        },
+    );
+    run.set("server_rss_mb", after.peak_rss_mb);
+    run.set("server_cpu_s", after.cpu_s - before.cpu_s);
+    run.set("client_cpu_s", reader_after.cpu_s - reader_before.cpu_s);
+    run.set("other_busy_pct", busy);
+    run.ok = fetched.failed == 0 && fetched.ok > 0;
+    if !run.ok {
+        run.error = Some(format!(
+            "{side} W3 Rust reader run {k}: {} failed {:?}",
+            fetched.failed, fetched.failures
         ));
     }
     Ok(run)

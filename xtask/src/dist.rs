@@ -143,6 +143,9 @@ fn optimise(root: &Path, wasm: &Path) -> anyhow::Result<()> {
     setup::npm_packages(&tools)?;
     let wasm_opt = tools.join("node_modules/.bin/wasm-opt");
     let optimised = wasm.with_extension("opt.wasm");
+    // The bound module still has its function names (wasm-opt drops them): kept beside it for
+    // size analysis (`twiggy top target/dist-bindgen/nimo-app_bg.named.wasm`, BENCH-RESULTS.md).
+    fs::copy(wasm, wasm.with_extension("named.wasm"))?;
     let mut command = Command::new(&wasm_opt);
     command
         .args([

@@ -136,8 +136,10 @@ fn bind(wasm: &Path, stem: &str, out: &Path) -> anyhow::Result<()> {
         .context("wasm-bindgen failed")
 }
 
-/// Runs npm binaryen's wasm-opt for size. The features listed are those rustc 1.95 emits for
-/// wasm32 by default; wasm-opt must be told, or it rejects the module.
+/// Runs npm binaryen's wasm-opt for size. `-Os`, not `-Oz`: on this app `-Os` leaves a module
+/// 2% larger raw but 2.4 KB smaller brotli, which is what is downloaded (BENCH-RESULTS.md,
+/// "Session 5: app shell size"). The features listed are those rustc 1.95 emits for wasm32 by
+/// default; wasm-opt must be told, or it rejects the module.
 fn optimise(root: &Path, wasm: &Path) -> anyhow::Result<()> {
     let tools = root.join("xtask");
     setup::npm_packages(&tools)?;
@@ -149,7 +151,7 @@ fn optimise(root: &Path, wasm: &Path) -> anyhow::Result<()> {
     let mut command = Command::new(&wasm_opt);
     command
         .args([
-            "-Oz",
+            "-Os",
             "--enable-bulk-memory",
             "--enable-nontrapping-float-to-int",
             "--enable-sign-ext",

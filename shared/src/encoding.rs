@@ -112,7 +112,8 @@ pub(crate) mod set_as_map {
     ) -> Result<(), R::Error> {
         use autosurgeon::reconcile::MapReconciler;
         let mut map = reconciler.map()?;
-        let wanted: BTreeSet<String> = set.iter().map(ToString::to_string).collect();
+        let mut wanted = BTreeSet::new();
+        wanted.extend(set.iter().map(ToString::to_string));
         let stale: Vec<String> = map
             .entries()
             .map(|(key, _)| key.to_string())
@@ -136,11 +137,44 @@ pub(crate) mod set_as_map {
         T: FromStr + Ord,
         T::Err: std::error::Error + Send + Sync + 'static,
     {
-        let members: std::collections::BTreeMap<T, bool> =
+        // Read as pairs and inserted one by one: no sort (crate::sorting).
+        let members: Vec<(T, bool)> =
             autosurgeon::map_with_parseable_keys::hydrate(doc, obj, prop)?;
-        Ok(members
-            .into_iter()
-            .filter_map(|(member, present)| present.then_some(member))
-            .collect())
+        let mut set = BTreeSet::new();
+        set.extend(
+            members
+                .into_iter()
+                .filter_map(|(member, present)| present.then_some(member)),
+        );
+        Ok(set)
+    }
+}
+
+/// `#[autosurgeon(with = "crate::encoding::keyed_map")]` for a `BTreeMap<K, V>` whose keys are
+/// stored in their string form: `autosurgeon::map_with_parseable_keys`, except that hydrating
+/// inserts the entries one by one instead of collecting them, which would compile a copy of the
+/// standard sort per map type (crate::sorting). Same result: automerge yields the keys in
+/// order and a key parsed twice keeps its last value, as `collect` does.
+pub(crate) mod keyed_map {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    pub(crate) use autosurgeon::map_with_parseable_keys::reconcile;
+
+    pub(crate) fn hydrate<D: ReadDoc, K, V>(
+        doc: &D,
+        obj: &automerge::ObjId,
+        prop: Prop<'_>,
+    ) -> Result<BTreeMap<K, V>, HydrateError>
+    where
+        K: FromStr + Ord,
+        K::Err: std::error::Error + Send + Sync + 'static,
+        V: autosurgeon::Hydrate,
+    {
+        let entries: Vec<(K, V)> = autosurgeon::map_with_parseable_keys::hydrate(doc, obj, prop)?;
+        let mut map = BTreeMap::new();
+        map.extend(entries);
+        Ok(map)
     }
 }

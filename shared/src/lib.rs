@@ -88,6 +88,7 @@ pub mod import;
 pub mod instant;
 pub mod records;
 pub mod reference;
+pub mod sorting;
 pub mod storage;
 pub mod sync;
 

@@ -136,17 +136,22 @@ fn bind(wasm: &Path, stem: &str, out: &Path) -> anyhow::Result<()> {
         .context("wasm-bindgen failed")
 }
 
-/// Runs npm binaryen's wasm-opt for size. The features listed are those rustc 1.95 emits for
-/// wasm32 by default; wasm-opt must be told, or it rejects the module.
+/// Runs npm binaryen's wasm-opt for size. `-Os`, not `-Oz`: on this app `-Os` leaves a module
+/// 2% larger raw but 2.4 KB smaller brotli, which is what is downloaded (BENCH-RESULTS.md,
+/// "Session 5: app shell size"). The features listed are those rustc 1.95 emits for wasm32 by
+/// default; wasm-opt must be told, or it rejects the module.
 fn optimise(root: &Path, wasm: &Path) -> anyhow::Result<()> {
     let tools = root.join("xtask");
     setup::npm_packages(&tools)?;
     let wasm_opt = tools.join("node_modules/.bin/wasm-opt");
     let optimised = wasm.with_extension("opt.wasm");
+    // The bound module still has its function names (wasm-opt drops them): kept beside it for
+    // size analysis (`twiggy top target/dist-bindgen/nimo-app_bg.named.wasm`, BENCH-RESULTS.md).
+    fs::copy(wasm, wasm.with_extension("named.wasm"))?;
     let mut command = Command::new(&wasm_opt);
     command
         .args([
-            "-Oz",
+            "-Os",
             "--enable-bulk-memory",
             "--enable-nontrapping-float-to-int",
             "--enable-sign-ext",

@@ -41,13 +41,10 @@ fn SessionList() -> impl IntoView {
     let year = RwSignal::new(None::<u16>);
     let sessions = Memo::new(move |_| sync::training_sessions());
     let years = move || {
-        let mut years: Vec<FiscalYear> = sessions.with(|rows| {
-            rows.iter()
-                .map(|(_, s)| s.fiscal_year())
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect()
-        });
+        // `extend`, not `collect`: no copy of the sort (nimo_shared::sorting).
+        let mut distinct = BTreeSet::new();
+        sessions.with(|rows| distinct.extend(rows.iter().map(|(_, s)| s.fiscal_year())));
+        let mut years: Vec<FiscalYear> = distinct.into_iter().collect();
         years.reverse();
         years
     };
@@ -369,12 +366,14 @@ impl SessionForm {
         } else {
             Host::Prefecture
         };
-        let trainers = std::iter::once(me)
-            .chain(self.trainers.split(['、', ',', '，', '\n']))
-            .map(str::trim)
-            .filter(|name| !name.is_empty())
-            .map(str::to_owned)
-            .collect::<BTreeSet<_>>();
+        let mut trainers = BTreeSet::new();
+        trainers.extend(
+            std::iter::once(me)
+                .chain(self.trainers.split(['、', ',', '，', '\n']))
+                .map(str::trim)
+                .filter(|name| !name.is_empty())
+                .map(str::to_owned),
+        );
         Ok(TrainingSession {
             course,
             audience,

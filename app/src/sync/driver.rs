@@ -304,24 +304,29 @@ pub(super) async fn start(chunks: DeviceChunks, kv: Kv) {
             Err(error) => log_warn(&format!("sync: skipping stored key {key}: {error}")),
         }
     }
-    let mut confirmed: BTreeMap<DocumentId, Vec<ChangeHash>> = kv
-        .get_prefixed::<Vec<String>>(CONFIRMED_PREFIX)
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|(key, heads)| {
-            let id = key.strip_prefix(CONFIRMED_PREFIX)?.parse().ok()?;
-            let heads = heads.iter().filter_map(|h| h.parse().ok()).collect();
-            Some((id, heads))
-        })
-        .collect();
-    let unregistered: BTreeMap<DocumentId, String> = kv
-        .get_prefixed::<String>(REGISTER_PREFIX)
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|(key, kind)| Some((key.strip_prefix(REGISTER_PREFIX)?.parse().ok()?, kind)))
-        .collect();
+    // `extend`, not `collect`: no copy of the sort per map type (nimo_shared::sorting).
+    let mut confirmed: BTreeMap<DocumentId, Vec<ChangeHash>> = BTreeMap::new();
+    confirmed.extend(
+        kv.get_prefixed::<Vec<String>>(CONFIRMED_PREFIX)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(key, heads)| {
+                let id = key.strip_prefix(CONFIRMED_PREFIX)?.parse().ok()?;
+                let heads = heads.iter().filter_map(|h| h.parse().ok()).collect();
+                Some((id, heads))
+            }),
+    );
+    let mut unregistered: BTreeMap<DocumentId, String> = BTreeMap::new();
+    unregistered.extend(
+        kv.get_prefixed::<String>(REGISTER_PREFIX)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(key, kind)| {
+                Some((key.strip_prefix(REGISTER_PREFIX)?.parse().ok()?, kind))
+            }),
+    );
     let cursor = kv.get::<i64>(CURSOR_KEY).await.ok().flatten().unwrap_or(0);
     signals()
         .unsent_since

@@ -9,7 +9,7 @@ use nimo_shared::records::roster;
 use nimo_shared::records::session_view::SessionView;
 use nimo_shared::records::training::{Person, TrainingSession};
 use nimo_shared::sync::DocumentId;
-use nimo_shared::{AttendeeId, DocKind, UserId, doc};
+use nimo_shared::{AttendeeId, DocKind, UserId, doc, sorting};
 
 use super::driver::with_driver;
 use super::records::{change_record, create_record, me};
@@ -31,7 +31,9 @@ pub fn training_sessions() -> Vec<(DocumentId, TrainingSession)> {
             .collect()
     })
     .unwrap_or_default();
-    sessions.sort_by(|a, b| b.1.date.cmp(&a.1.date).then(a.0.cmp(&b.0)));
+    sorting::sort_by(&mut sessions, |a, b| {
+        b.1.date.cmp(&a.1.date).then(a.0.cmp(&b.0))
+    });
     sessions
 }
 

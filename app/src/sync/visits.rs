@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use nimo_shared::records::visit::{Visit, VisitCase, VisitTopic};
 use nimo_shared::records::visit_changes;
 use nimo_shared::sync::DocumentId;
-use nimo_shared::{DocKind, UserId, VisitId, doc};
+use nimo_shared::{DocKind, UserId, VisitId, doc, sorting};
 use serde::Deserialize;
 
 use super::driver::{CONFIRMED_PREFIX, with_driver};
@@ -79,7 +79,7 @@ pub fn visit_cases() -> Vec<(DocumentId, VisitCase)> {
             .collect()
     })
     .unwrap_or_default();
-    cases.sort_by(|a, b| {
+    sorting::sort_by(&mut cases, |a, b| {
         (a.1.status.code() != "open", &a.1.patient_code, a.0).cmp(&(
             b.1.status.code() != "open",
             &b.1.patient_code,

@@ -74,7 +74,7 @@ pub struct CouncilMeeting {
     /// When.
     pub date: Date,
     /// Attendance by category.
-    #[autosurgeon(with = "autosurgeon::map_with_parseable_keys")]
+    #[autosurgeon(with = "crate::encoding::keyed_map")]
     pub attendance: BTreeMap<ParticipantCategory, u32>,
 }
 

@@ -70,10 +70,10 @@ pub struct PeerSupportGroup {
     /// Its 市町村.
     pub municipality: Municipality,
     /// Subsidy granted, in yen, per fiscal year (keyed `R7` …).
-    #[autosurgeon(with = "autosurgeon::map_with_parseable_keys")]
+    #[autosurgeon(with = "crate::encoding::keyed_map")]
     pub subsidies: BTreeMap<FiscalYear, u64>,
     /// Its activities, keyed by id.
-    #[autosurgeon(with = "autosurgeon::map_with_parseable_keys")]
+    #[autosurgeon(with = "crate::encoding::keyed_map")]
     pub activities: BTreeMap<ActivityId, PeerActivity>,
 }
 

@@ -91,7 +91,7 @@ impl SessionView {
                 }
                 // A conflict on the entry's key itself (two devices added the same id) is
                 // on the roster map: rare, and checked for the changed keys only.
-                self.conflicts.sort_by(|a, b| a.path.cmp(&b.path));
+                crate::sorting::sort_by(&mut self.conflicts, |a, b| a.path.cmp(&b.path));
                 self.heads = heads;
                 Ok(())
             }

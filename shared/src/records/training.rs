@@ -257,7 +257,7 @@ pub struct TrainingSession {
     /// How many people can attend.
     pub capacity: u32,
     /// Everyone signed up, keyed by attendee id.
-    #[autosurgeon(with = "autosurgeon::map_with_parseable_keys")]
+    #[autosurgeon(with = "crate::encoding::keyed_map")]
     pub roster: BTreeMap<AttendeeId, Attendee>,
 }
 

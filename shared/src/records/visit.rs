@@ -182,7 +182,7 @@ pub struct VisitCase {
     #[autosurgeon(missing = "Option::default")]
     pub discharged_on: Option<Date>,
     /// The visits, keyed by visit id.
-    #[autosurgeon(with = "autosurgeon::map_with_parseable_keys")]
+    #[autosurgeon(with = "crate::encoding::keyed_map")]
     pub visits: BTreeMap<VisitId, Visit>,
 }
 

@@ -18,10 +18,10 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash as _, Hasher as _};
 
 use leptos::prelude::*;
-use nimo_shared::AttendeeId;
 use nimo_shared::conflicts::Conflict;
 use nimo_shared::records::training::{Attendee, TrainingKind, TrainingSession};
 use nimo_shared::sync::DocumentId;
+use nimo_shared::{AttendeeId, sorting};
 
 use crate::route::{Link, Route};
 use crate::sync::{self, status};
@@ -225,7 +225,7 @@ fn Roster(
                 .filter(|(_, a)| query.matches(&a.person.name, &a.person.kana))
                 .map(|(attendee_id, a)| (search_key(&a.person.kana), *attendee_id, a))
                 .collect();
-            found.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+            sorting::sort_by(&mut found, |a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
             conflicts.with(|conflicts| {
                 found
                     .into_iter()

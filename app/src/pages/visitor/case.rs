@@ -5,9 +5,9 @@
 //! session-restore files, outside the sealed store (found by the browser test).
 
 use leptos::prelude::*;
-use nimo_shared::VisitId;
 use nimo_shared::records::visit::{Visit, VisitTopic};
 use nimo_shared::sync::DocumentId;
+use nimo_shared::{VisitId, sorting};
 
 use super::super::lock::LockButton;
 use super::today_in_japan;
@@ -50,7 +50,7 @@ pub fn VisitCasePage(id: DocumentId) -> impl IntoView {
                     .collect()
             })
             .unwrap_or_default();
-        ids.sort();
+        sorting::sort(&mut ids);
         ids.reverse();
         ids.into_iter().map(|(_, v)| v).collect::<Vec<_>>()
     };

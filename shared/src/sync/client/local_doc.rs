@@ -63,7 +63,7 @@ impl LocalDoc {
         mut chunks: Vec<(StorageKey, Vec<u8>)>,
     ) -> Vec<(StorageKey, String)> {
         // Snapshots first, as automerge-repo loads them.
-        chunks.sort_by_key(|(key, _)| key.kind != ChunkKind::Snapshot);
+        crate::sorting::sort_by_key(&mut chunks, |(key, _)| key.kind != ChunkKind::Snapshot);
         let mut rejected = Vec::new();
         for (key, bytes) in chunks {
             match self.doc.load_incremental(&bytes) {

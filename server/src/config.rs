@@ -35,9 +35,12 @@ pub struct Config {
     /// choose their own address for the login throttle.
     pub behind_proxy: bool,
     /// How many samod repositories the documents are sharded over (`sync::shards`): samod's
-    /// hub does work per event proportional to its connections × its loaded documents, so
-    /// each shard holds a K-th of them. Changing it between starts is safe: a document moves
-    /// to another shard, which loads it from storage.
+    /// hub does work per event proportional to its connections × its loaded documents, and
+    /// keeps a sync state for each such pair, so each shard holds a K-th of the documents and
+    /// only the connections that use them. 64 by default: W2 (50 devices × 20 documents) took
+    /// 8.6 s and 168 MB with 64 against 12.6 s and 342 MB with 16 (BENCH-RESULTS.md, session
+    /// 5). Changing it between starts is safe: a document moves to another shard, which loads
+    /// it from storage.
     pub sync_shards: usize,
     /// Per-connection limits on sync frames (built in; not read from the file or environment,
     /// tests lower them).
@@ -64,7 +67,7 @@ impl Default for Config {
             log_format: LogFormat::Pretty,
             max_document_bytes: 8 * 1024 * 1024,
             behind_proxy: false,
-            sync_shards: 16,
+            sync_shards: 64,
             sync_rate_limit: crate::sync::rate::RateLimit::default(),
         }
     }
@@ -336,9 +339,9 @@ mod tests {
     }
 
     #[test]
-    fn sync_shards_default_to_16_and_layer_like_the_rest() {
+    fn sync_shards_default_to_64_and_layer_like_the_rest() {
         let config = Config::from_layers(None, env(&[])).expect("defaults load");
-        assert_eq!(config.sync_shards, 16);
+        assert_eq!(config.sync_shards, 64);
         let config = Config::from_layers(
             Some(("sync_shards = 4\n", Path::new("nimo.toml"))),
             env(&[]),

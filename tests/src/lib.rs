@@ -94,6 +94,13 @@ impl TestServer {
         ))
     }
 
+    /// A trainer `login` of `team`, added and logged in.
+    pub async fn trainer(&self, login: &str, team: &str) -> anyhow::Result<ApiClient> {
+        self.add_user(login, Role::Trainer, Some(team), false)
+            .await?;
+        self.api_client(login).await
+    }
+
     /// A trainer `trainer` of 仙南, logged in, whose samod peer created a session document
     /// (title 研修), registered it and connected: the arrangement of most sync tests.
     pub async fn trainer_with_a_session(&self) -> anyhow::Result<TrainerWithSession> {

@@ -315,6 +315,15 @@ pub struct Device {
 }
 
 impl Device {
+    /// A new device of `api`'s user (empty storage, default options from `seed`), connecting.
+    pub fn new_for(api: &ApiClient, seed: u64) -> Self {
+        Self::start(
+            ServerLink::new(api.clone()),
+            DeviceStorage::default(),
+            DeviceOptions::seeded(seed),
+        )
+    }
+
     /// Starts a device over `storage` (empty for a new device, or one a device left behind) and
     /// connects to the server behind `link`.
     pub fn start(link: ServerLink, storage: DeviceStorage, options: DeviceOptions) -> Self {

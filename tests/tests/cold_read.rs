@@ -4,16 +4,12 @@
 
 use std::time::Duration;
 
-use nimo_server::accounts::Role;
 use nimo_shared::{
     AttendeeId, Timestamp,
     records::{roster, training::*},
     sync::DocStatus,
 };
-use nimo_tests::{
-    ApiClient, TestServer,
-    native_client::{Device, DeviceOptions, DeviceStorage, ServerLink},
-};
+use nimo_tests::{TestServer, native_client::Device};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -21,27 +17,12 @@ fn at() -> Timestamp {
     Timestamp::from_unix_millis(1_748_739_600_000)
 }
 
-async fn trainer(server: &TestServer, login: &str, team: &str) -> anyhow::Result<ApiClient> {
-    server
-        .add_user(login, Role::Trainer, Some(team), false)
-        .await?;
-    server.api_client(login).await
-}
-
-fn device(api: &ApiClient, seed: u64) -> Device {
-    Device::start(
-        ServerLink::new(api.clone()),
-        DeviceStorage::default(),
-        DeviceOptions::seeded(seed),
-    )
-}
-
 #[tokio::test]
 async fn a_document_read_cold_brings_later_changes_live_and_is_refused_to_outsiders()
 -> anyhow::Result<()> {
     let mut server = TestServer::start().await?;
-    let api = trainer(&server, "trainer", "女川").await?;
-    let phone = device(&api, 1);
+    let api = server.trainer("trainer", "女川").await?;
+    let phone = Device::new_for(&api, 1);
     let doc_id = phone
         .create(nimo_tests::sample::onagawa_document(
             "女川町まちなか交流館",
@@ -73,8 +54,8 @@ async fn a_document_read_cold_brings_later_changes_live_and_is_refused_to_outsid
     assert!(!server.state.sync.cold.is_hot(&doc_id));
 
     // The colleague's tablet finds the session in the manifest and asks for it.
-    let colleague = trainer(&server, "colleague", "女川").await?;
-    let tablet = device(&colleague, 2);
+    let colleague = server.trainer("colleague", "女川").await?;
+    let tablet = Device::new_for(&colleague, 2);
     tablet
         .wait_for("the session on the tablet", WAIT, |o| {
             o.docs.get(&doc_id).is_some_and(|view| view.heads == stored)
@@ -88,8 +69,8 @@ async fn a_document_read_cold_brings_later_changes_live_and_is_refused_to_outsid
     assert!(!server.state.sync.cold.is_hot(&doc_id));
 
     // An outsider asking for it by id is refused from the cold path too.
-    let outsider = trainer(&server, "outsider", "石巻").await?;
-    let other = device(&outsider, 3);
+    let outsider = server.trainer("outsider", "石巻").await?;
+    let other = Device::new_for(&outsider, 3);
     other.want(doc_id)?;
     other
         .wait_for("the outsider refused", WAIT, |o| {

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use automerge::{ROOT, transaction::Transactable as _};
-use nimo_server::accounts::Role;
 use nimo_shared::{
     AttendeeId, Timestamp, doc,
     records::{roster, training::*},
@@ -49,21 +48,6 @@ async fn add_attendee(device: &Device, doc_id: DocumentId, n: u8) -> anyhow::Res
     Ok(())
 }
 
-async fn trainer(server: &TestServer, login: &str, team: &str) -> anyhow::Result<ApiClient> {
-    server
-        .add_user(login, Role::Trainer, Some(team), false)
-        .await?;
-    server.api_client(login).await
-}
-
-fn device(api: &ApiClient, seed: u64) -> Device {
-    Device::start(
-        ServerLink::new(api.clone()),
-        DeviceStorage::default(),
-        DeviceOptions::seeded(seed),
-    )
-}
-
 /// Creates a session on `device`, registers it, syncs it and waits until it is stored.
 async fn stored_session(
     device: &Device,
@@ -101,7 +85,7 @@ async fn heads_on_server(
 async fn a_session_made_on_a_device_is_stored_only_once_the_server_confirms_it()
 -> anyhow::Result<()> {
     let server = TestServer::start().await?;
-    let api = trainer(&server, "trainer", "女川").await?;
+    let api = server.trainer("trainer", "女川").await?;
     let phone = Device::start(
         ServerLink::new(api.clone()),
         DeviceStorage::default(),
@@ -160,8 +144,8 @@ async fn a_session_made_on_a_device_is_stored_only_once_the_server_confirms_it()
 async fn a_second_device_of_the_same_team_receives_the_session_through_the_manifest()
 -> anyhow::Result<()> {
     let server = TestServer::start().await?;
-    let api = trainer(&server, "trainer", "女川").await?;
-    let phone = device(&api, 1);
+    let api = server.trainer("trainer", "女川").await?;
+    let phone = Device::new_for(&api, 1);
     let doc_id = stored_session(&phone, &api, "女川町まちなか交流館").await?;
     add_attendee(&phone, doc_id, 1).await?;
     let heads = phone
@@ -174,8 +158,8 @@ async fn a_second_device_of_the_same_team_receives_the_session_through_the_manif
         .clone();
 
     // The colleague's tablet never asks for the document: the manifest lists it.
-    let colleague = trainer(&server, "colleague", "女川").await?;
-    let tablet = device(&colleague, 2);
+    let colleague = server.trainer("colleague", "女川").await?;
+    let tablet = Device::new_for(&colleague, 2);
     tablet
         .wait_for("the session on the second device", WAIT, |o| {
             o.docs.get(&doc_id).is_some_and(|view| view.heads == heads)
@@ -195,8 +179,8 @@ async fn a_second_device_of_the_same_team_receives_the_session_through_the_manif
     );
 
     // A trainer of another team is not told about it.
-    let outsider = trainer(&server, "outsider", "石巻").await?;
-    let other = device(&outsider, 3);
+    let outsider = server.trainer("outsider", "石巻").await?;
+    let other = Device::new_for(&outsider, 3);
     other
         .wait_for("the outsider connected", WAIT, |o| o.up_to_date())
         .await?;
@@ -208,8 +192,8 @@ async fn a_second_device_of_the_same_team_receives_the_session_through_the_manif
 #[tokio::test]
 async fn reconnecting_with_nothing_changed_sends_no_sync_message() -> anyhow::Result<()> {
     let server = TestServer::start().await?;
-    let api = trainer(&server, "trainer", "女川").await?;
-    let phone = device(&api, 1);
+    let api = server.trainer("trainer", "女川").await?;
+    let phone = Device::new_for(&api, 1);
     let mut docs = Vec::new();
     for venue in ["女川町まちなか交流館", "石巻市役所", "塩竈市民交流センター"]
     {
@@ -271,8 +255,8 @@ async fn reconnecting_with_nothing_changed_sends_no_sync_message() -> anyhow::Re
 async fn changes_made_while_the_server_is_stopped_are_delivered_after_it_returns_even_across_a_device_restart()
 -> anyhow::Result<()> {
     let mut server = TestServer::start().await?;
-    let api = trainer(&server, "trainer", "女川").await?;
-    let phone = device(&api, 1);
+    let api = server.trainer("trainer", "女川").await?;
+    let phone = Device::new_for(&api, 1);
     let doc_id = stored_session(&phone, &api, "女川町まちなか交流館").await?;
 
     server.stop_serving().await?;
@@ -338,7 +322,7 @@ async fn a_trainers_device_never_receives_a_visit_case() -> anyhow::Result<()> {
     let server = TestServer::start().await?;
     let (visitor, partner) = server.add_visiting_pair().await?;
     let visitor_api = server.api_client("visitor1").await?;
-    let visitor_phone = device(&visitor_api, 1);
+    let visitor_phone = Device::new_for(&visitor_api, 1);
     let mut case = automerge::Automerge::new();
     case.transact(|tx| tx.put(ROOT, "patient_code", "P-0001"))
         .map_err(|f| f.error)?;
@@ -360,8 +344,8 @@ async fn a_trainers_device_never_receives_a_visit_case() -> anyhow::Result<()> {
         })
         .await?;
 
-    let trainer_api = trainer(&server, "trainer", "女川").await?;
-    let trainer_phone = device(&trainer_api, 2);
+    let trainer_api = server.trainer("trainer", "女川").await?;
+    let trainer_phone = Device::new_for(&trainer_api, 2);
     trainer_phone.want(doc_id)?;
     trainer_phone
         .wait_for("doc-unavailable for the visit case", WAIT, |o| {
@@ -374,7 +358,7 @@ async fn a_trainers_device_never_receives_a_visit_case() -> anyhow::Result<()> {
 
     // The partner's phone, asking the same way, receives it.
     let partner_api = server.api_client("visitor2").await?;
-    let partner_phone = device(&partner_api, 3);
+    let partner_phone = Device::new_for(&partner_api, 3);
     partner_phone
         .wait_for("the visit case on the partner's phone", WAIT, |o| {
             o.docs.get(&doc_id).is_some_and(|v| !v.heads.is_empty())

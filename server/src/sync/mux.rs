@@ -5,7 +5,7 @@
 //! the guard, the write audit and the rate limit in [`super::ws`]) are routed by what they
 //! concern ([`route`]): a message about a document to that document's shard only, and the
 //! connection-wide ones to the shards the device has joined. A shard hears the device's `join`
-//! only when the device first needs it ([`ShardLinks`]): samod subscribes every joined
+//! only when the device first needs it (`ShardLinks`): samod subscribes every joined
 //! connection to every document its repository holds, so a device that uses two shards costs
 //! the other shards nothing. Everything the shards send goes to the one socket, except that the
 //! device sees a single `peer` reply: each shard answers the `join` it hears, the first answer
@@ -60,7 +60,7 @@ impl Incoming {
 /// Which shards a device frame goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
-    /// The connection-wide messages (`join`, `leave`, `error`): see [`ShardLinks`].
+    /// The connection-wide messages (`join`, `leave`, `error`): see `ShardLinks`.
     All,
     /// This shard only.
     One(usize),

@@ -192,8 +192,18 @@ async fn seed(ctx: &Ctx, side: Side) -> anyhow::Result<(Seed, f64)> {
     Ok((Seed { dir, registered }, started.elapsed().as_secs_f64()))
 }
 
-async fn one(ctx: &Ctx, side: Side, k: usize, seed: &Seed) -> anyhow::Result<stats::Run> {
-    let dir = ctx.fresh_dir(side, &format!("w3-r{k}"))?;
+/// A run's server: a fresh copy of the seeded one, started once the machine's load is noted.
+struct Restarted {
+    dir: PathBuf,
+    live: super::Live,
+    /// How busy the machine was just before (other processes), percent.
+    busy: f64,
+    /// The read cap, seconds.
+    deadline: u64,
+}
+
+async fn restart(ctx: &Ctx, side: Side, name: &str, seed: &Seed) -> anyhow::Result<Restarted> {
+    let dir = ctx.fresh_dir(side, name)?;
     copy_tree(&seed.dir.join("server"), &dir.join("server"))?;
     let deadline = match side {
         Side::Nimo => ctx.sizes.w3_deadline,
@@ -203,6 +213,21 @@ async fn one(ctx: &Ctx, side: Side, k: usize, seed: &Seed) -> anyhow::Result<sta
     let live = ctx
         .start(side, &dir.join("server"), seed.registered.clone())
         .await?;
+    Ok(Restarted {
+        dir,
+        live,
+        busy,
+        deadline,
+    })
+}
+
+async fn one(ctx: &Ctx, side: Side, k: usize, seed: &Seed) -> anyhow::Result<stats::Run> {
+    let Restarted {
+        dir,
+        live,
+        busy,
+        deadline,
+    } = restart(ctx, side, &format!("w3-r{k}"), seed).await?;
     let before = live.server.sample();
     // The bench process relays nimo's frames (the ticket proxy): its CPU is part of the path.
     let bench_before = super::procstat::sample(std::process::id());
@@ -257,8 +282,6 @@ async fn one_with_rust_reader(
     k: usize,
     seed: &Seed,
 ) -> anyhow::Result<stats::Run> {
-    let dir = ctx.fresh_dir(side, &format!("w3-rust-r{k}"))?;
-    copy_tree(&seed.dir.join("server"), &dir.join("server"))?;
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(seed.dir.join("manifest.json"))?)?;
     let docs = manifest["docs"]
@@ -277,14 +300,12 @@ async fn one_with_rust_reader(
             Ok((id, heads))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let deadline = Duration::from_secs(match side {
-        Side::Nimo => ctx.sizes.w3_deadline,
-        Side::Reference => ctx.sizes.w3_reference_deadline,
-    });
-    let busy = super::procstat::busy_percent(1000).await;
-    let live = ctx
-        .start(side, &dir.join("server"), seed.registered.clone())
-        .await?;
+    let Restarted {
+        dir,
+        live,
+        busy,
+        deadline,
+    } = restart(ctx, side, &format!("w3-rust-r{k}"), seed).await?;
     let before = live.server.sample();
     let reader_before = super::procstat::sample(std::process::id());
     let fetched = async {
@@ -295,7 +316,9 @@ async fn one_with_rust_reader(
                 super::peer::Peer::join(&live.url, nimo_shared::sync::ids::PeerId::new(id)).await?
             }
         };
-        let fetched = peer.fetch_all(&docs, 100, deadline).await?;
+        let fetched = peer
+            .fetch_all(&docs, 100, Duration::from_secs(deadline))
+            .await?;
         peer.close().await;
         anyhow::Ok(fetched)
     }

@@ -59,8 +59,8 @@ pub enum Answer {
     ToShard,
 }
 
-/// Reads one document for one peer: the production reader is [`StoredDocuments`]; tests of the
-/// multiplexer use their own.
+/// Reads one document for one peer: the production reader is [`StoredDocuments`]; the unit
+/// tests script their own.
 pub trait ColdReader: Send + Sync + 'static {
     /// Answers `peer`'s request for `document`, whose automerge sync message is `data`.
     fn read(&self, document: DocumentId, peer: PeerId, data: Vec<u8>)
@@ -114,8 +114,9 @@ impl ColdReader for StoredDocuments {
                 }
             };
             let exchanged = tokio::task::spawn_blocking(move || {
-                // One stored snapshot and a peer with nothing: the snapshot is the answer, as it
-                // is (no automerge load, 5× cheaper; finding 11). Anything else is loaded.
+                // One stored snapshot and a peer with nothing: the snapshot is the answer as it
+                // is (no automerge load: 0.1 ms instead of 1.9 ms per session natively,
+                // finding 11). Anything else is loaded.
                 if let ([snapshot], []) =
                     (stored.snapshots.as_slice(), stored.incrementals.as_slice())
                     && let Some(reply) = reply_from_snapshot(snapshot, may_write, &data)
@@ -183,7 +184,8 @@ pub fn exchange(
             break;
         }
     }
-    Some((messages, heads))
+    // Nothing to say would leave the peer waiting: the shard answers instead.
+    (!messages.is_empty()).then_some((messages, heads))
 }
 
 /// The answer to `data`, a sync message from a peer that has nothing, made of `snapshot` (one

@@ -14,7 +14,7 @@ use automerge::transaction::Transactable;
 use automerge::{Automerge, ROOT};
 use libfuzzer_sys::fuzz_target;
 use nimo_fuzz::tolerating_upstream;
-use nimo_shared::sync::{ChunkBounds, chunk_bounds};
+use nimo_shared::sync::{ChunkBounds, bloom_guard, chunk_bounds};
 
 fuzz_target!(|bytes: &[u8]| {
     let Ok(message) = Message::decode(bytes) else {
@@ -22,6 +22,11 @@ fuzz_target!(|bytes: &[u8]| {
     };
     let changes: Vec<u8> = message.changes.iter().flatten().copied().collect();
     if chunk_bounds::check(&changes, &ChunkBounds::default()).is_err() {
+        return;
+    }
+    // As the server's frame guard and the device do: filters automerge would probe without
+    // bound are refused first (regressions/sync_message/bloom-huge-probes).
+    if bloom_guard::check(&message).is_err() {
         return;
     }
     let mut doc = Automerge::new();

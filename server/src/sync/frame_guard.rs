@@ -10,6 +10,8 @@
 //! `unwrap` in hexane's bundle decoder on a bad change chunk
 //! (`fuzz/regressions/document_load/bundle-delta-eof`), and a division by zero when answering a
 //! message whose bloom filter has no bits (`fuzz/regressions/sync_message/bloom-zero-bits`).
+//! Its bloom filters are checked by [`nimo_shared::sync::bloom_guard`] first: answering trusts
+//! the probes a filter declares (four billion took 18 s per change).
 //! In samod such a panic kills the document's actor, and the document stops syncing for everyone
 //! (`tests/tests/hostile_sync_message.rs`). So the message is first received into an empty
 //! document holding one change, and answered, under `catch_unwind`, as samod would; a panic there rejects the frame
@@ -21,7 +23,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use automerge::Automerge;
 use automerge::sync::{self, SyncDoc as _};
 use automerge::transaction::Transactable as _;
-use nimo_shared::sync::{ChunkBounds, ChunkRefused, Message};
+use nimo_shared::sync::{BloomRefused, ChunkBounds, ChunkRefused, Message};
 
 /// Why a frame was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -32,6 +34,10 @@ pub enum FrameRejected {
     /// Decoding its changes would cost more than [`ChunkBounds::default`] allows.
     #[error("decoding its automerge sync message would cost too much: {0}")]
     TooCostly(#[from] ChunkRefused),
+    /// Answering it would probe its bloom filters more than automerge's own filters ask, or
+    /// divide by zero ([`nimo_shared::sync::bloom_guard`]).
+    #[error("answering its automerge sync message would cost too much: {0}")]
+    HostileFilter(#[from] BloomRefused),
 }
 
 /// Accepts every frame except a `sync` or `request` whose automerge sync message costs too
@@ -54,6 +60,8 @@ pub fn check_message(message: Option<&Message>) -> Result<(), FrameRejected> {
     // automerge loads the chunks of a message as one input (they are concatenated).
     let changes: Vec<u8> = message.changes.iter().flatten().copied().collect();
     nimo_shared::sync::chunk_bounds::check(&changes, &ChunkBounds::default())?;
+    // Before the probe below, which would spend whatever probing a hostile filter asks for.
+    nimo_shared::sync::bloom_guard::check(&message)?;
     let received = catch_unwind(AssertUnwindSafe(|| {
         // One change of its own, so answering consults the message's bloom filters as it does
         // for a real document.
@@ -118,12 +126,12 @@ mod tests {
     }
 
     #[test]
-    fn a_message_with_an_empty_bloom_filter_is_rejected() {
+    fn a_message_with_an_empty_bloom_filter_is_rejected_before_it_panics_automerge() {
         let data = include_bytes!("../../../fuzz/regressions/sync_message/bloom-zero-bits");
-        assert_eq!(
+        assert!(matches!(
             check(&sync_frame(data.to_vec())),
-            Err(FrameRejected::Panics)
-        );
+            Err(FrameRejected::HostileFilter(BloomRefused::NoBits { .. }))
+        ));
     }
 
     #[test]
@@ -138,5 +146,14 @@ mod tests {
     #[test]
     fn frames_that_are_not_sync_messages_are_left_to_samod() {
         assert_eq!(check(&[0xff, 0x00]), Ok(()));
+    }
+
+    #[test]
+    fn a_message_whose_filter_asks_for_four_billion_probes_is_refused_unprobed() {
+        let data = include_bytes!("../../../fuzz/regressions/sync_message/bloom-huge-probes");
+        assert!(matches!(
+            check(&sync_frame(data.to_vec())),
+            Err(FrameRejected::HostileFilter(_))
+        ));
     }
 }

@@ -5,7 +5,12 @@
 //! entries but carries no bits (`fuzz/regressions/sync_message/bloom-zero-bits`, found by the
 //! fuzzer). The server catches that panic (`server/src/sync/frame_guard.rs`); in the browser a
 //! panic aborts the app (`panic = "abort"`), so a hostile server could crash every phone that
-//! connects. [`check`] refuses such a message first.
+//! connects. It also probes each of its changes as many times as a filter says, and trusts the
+//! number: a 21-byte message whose filter asks for four billion probes kept it busy for 18 s per
+//! change (`fuzz/regressions/sync_message/bloom-huge-probes`, found by CI's fuzz run), on the
+//! server's thread that reads the socket. automerge writes every filter with 10 bits per entry
+//! and 7 probes, and so does every automerge-repo peer (the JavaScript one is the same Rust), so
+//! [`check`] refuses any other parameters, and a filter without bits, before automerge sees them.
 
 use automerge::sync;
 
@@ -18,9 +23,23 @@ pub enum BloomRefused {
         /// The entries the filter claims.
         entries: u64,
     },
+    /// A filter with other parameters than automerge writes.
+    #[error("a bloom filter with {bits_per_entry} bits per entry and {probes} probes")]
+    Parameters {
+        /// Bits per entry it claims (automerge: 10).
+        bits_per_entry: u64,
+        /// Probes per hash it claims (automerge: 7).
+        probes: u64,
+    },
 }
 
-/// Refuses a message with a bloom filter that would make automerge divide by zero.
+/// The bits per entry automerge gives every filter it writes.
+const BITS_PER_ENTRY: u64 = 10;
+/// The probes per hash automerge gives every filter it writes.
+const PROBES: u64 = 7;
+
+/// Refuses a message with a bloom filter that would make automerge divide by zero or probe
+/// more than automerge's own filters do.
 pub fn check(message: &sync::Message) -> Result<(), BloomRefused> {
     message
         .have
@@ -35,10 +54,19 @@ fn check_filter(bytes: &[u8]) -> Result<(), BloomRefused> {
     let Some(entries) = leb128(&mut rest) else {
         return Ok(());
     };
-    // The two other numbers; what remains is the bits.
-    let header = leb128(&mut rest).and_then(|_| leb128(&mut rest));
-    if entries > 0 && header.is_some() && rest.is_empty() {
+    // The two other numbers; what remains is the bits. A header cut short is automerge's to
+    // reject.
+    let (Some(bits_per_entry), Some(probes)) = (leb128(&mut rest), leb128(&mut rest)) else {
+        return Ok(());
+    };
+    if entries > 0 && rest.is_empty() {
         return Err(BloomRefused::NoBits { entries });
+    }
+    if bits_per_entry != BITS_PER_ENTRY || probes != PROBES {
+        return Err(BloomRefused::Parameters {
+            bits_per_entry,
+            probes,
+        });
     }
     Ok(())
 }
@@ -112,12 +140,37 @@ mod tests {
     }
 
     #[test]
+    fn the_fuzzers_four_billion_probes_are_refused() {
+        let bytes = include_bytes!("../../../fuzz/regressions/sync_message/bloom-huge-probes");
+        let message = sync::Message::decode(bytes).expect("automerge decodes it");
+        assert!(
+            matches!(check(&message), Err(BloomRefused::Parameters { probes, .. }) if probes > 7),
+            "{:?}",
+            check(&message)
+        );
+    }
+
+    #[test]
     fn a_filter_with_entries_and_bits_passes_and_one_without_bits_does_not() {
         assert_eq!(check_filter(&[]), Ok(()));
         assert_eq!(check_filter(&[1, 10, 7, 0xff, 0x01]), Ok(()));
         assert_eq!(
             check_filter(&[1, 0, 7]),
             Err(BloomRefused::NoBits { entries: 1 })
+        );
+        assert_eq!(
+            check_filter(&[1, 10, 100, 0xff, 0x01]),
+            Err(BloomRefused::Parameters {
+                bits_per_entry: 10,
+                probes: 100
+            })
+        );
+        assert_eq!(
+            check_filter(&[1, 1, 7, 0xff]),
+            Err(BloomRefused::Parameters {
+                bits_per_entry: 1,
+                probes: 7
+            })
         );
         assert_eq!(
             check_filter(&[0x80, 0x01, 0, 7]),

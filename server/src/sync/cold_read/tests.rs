@@ -229,7 +229,7 @@ fn request_frame() -> (Message, Vec<u8>) {
     (message, frame)
 }
 
-/// A sync message from a device that holds exactly `heads`' document: an acknowledgement.
+/// A sync message from a device that holds exactly `doc`: an acknowledgement of it.
 fn acknowledgement(doc: &Automerge) -> (Message, Vec<u8>) {
     let mut state = automerge::sync::State::new();
     let data = doc

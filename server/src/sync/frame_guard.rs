@@ -13,16 +13,26 @@
 //! Its bloom filters are checked by [`nimo_shared::sync::bloom_guard`] first: answering trusts
 //! the probes a filter declares (four billion took 18 s per change).
 //! In samod such a panic kills the document's actor, and the document stops syncing for everyone
-//! (`tests/tests/hostile_sync_message.rs`). So the message is first received into an empty
-//! document holding one change, and answered, under `catch_unwind`, as samod would; a panic there rejects the frame
-//! and closes its connection.
+//! (`tests/tests/hostile_sync_message.rs`). So, under `catch_unwind`, every change the message
+//! carries is decoded on its own, as receiving it would (each operation of each change), and the
+//! message without its changes is answered by a document holding one change, as samod would; a
+//! panic there rejects the frame and closes its connection.
+//!
+//! The changes are decoded, not applied: applying them to a throwaway document cost more than
+//! samod's own handling of the message (finding 14 in BENCH-RESULTS.md), and it never
+//! reproduced the document they are applied to (changes whose dependencies it lacked were only
+//! queued), so it could not catch a panic that depends on the document; automerge's apply is
+//! left to the fuzzer (`fuzz/fuzz_targets/sync_message.rs` applies every message it makes up).
+//! A saved document is decoded by loading it, which is reconstructing it from its columns.
+//!
 //! Frames that do not decode are left to samod, which already closes their connection.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use automerge::Automerge;
-use automerge::sync::{self, SyncDoc as _};
+use automerge::sync::{self, ChunkList, SyncDoc as _};
 use automerge::transaction::Transactable as _;
+use automerge::{Automerge, LoadOptions, OnPartialLoad, VerificationMode};
+use nimo_shared::sync::chunk_bounds::{self, ChunkType};
 use nimo_shared::sync::{BloomRefused, ChunkBounds, ChunkRefused, Message};
 
 /// Why a frame was refused.
@@ -59,10 +69,20 @@ pub fn check_message(message: Option<&Message>) -> Result<(), FrameRejected> {
     };
     // automerge loads the chunks of a message as one input (they are concatenated).
     let changes: Vec<u8> = message.changes.iter().flatten().copied().collect();
-    nimo_shared::sync::chunk_bounds::check(&changes, &ChunkBounds::default())?;
+    chunk_bounds::check(&changes, &ChunkBounds::default())?;
     // Before the probe below, which would spend whatever probing a hostile filter asks for.
     nimo_shared::sync::bloom_guard::check(&message)?;
+    let (chunks, rest) = chunk_bounds::split(&changes);
     let received = catch_unwind(AssertUnwindSafe(|| {
+        for (kind, chunk) in &chunks {
+            decode(*kind, chunk);
+        }
+        if !rest.is_empty() {
+            // What automerge makes of bytes that are not a whole chunk of a type it knows.
+            let _ = automerge::Change::try_from(rest);
+        }
+        let mut message = message;
+        message.changes = ChunkList::from(Vec::<Vec<u8>>::new());
         // One change of its own, so answering consults the message's bloom filters as it does
         // for a real document.
         let mut doc = Automerge::new();
@@ -73,6 +93,28 @@ pub fn check_message(message: Option<&Message>) -> Result<(), FrameRejected> {
         let _ = doc.generate_sync_message(&mut state);
     }));
     received.map_err(|_| FrameRejected::Panics)
+}
+
+/// Decodes one received chunk as receiving it would, every operation included; the outcome is
+/// automerge's to report (a panic is what the caller watches for).
+fn decode(kind: ChunkType, chunk: &[u8]) {
+    match kind {
+        // Decoding a saved document is reconstructing it: its columns hold the operations, and
+        // the changes are rebuilt from them.
+        ChunkType::Document => {
+            let _ = Automerge::load_with_options(
+                chunk,
+                LoadOptions::new()
+                    .on_partial_load(OnPartialLoad::Error)
+                    .verification_mode(VerificationMode::Check),
+            );
+        }
+        // Changes (bundles were refused by the bounds; a type automerge does not know ends the
+        // split).
+        _ => {
+            let _ = automerge::Change::try_from(chunk);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -113,6 +155,34 @@ mod tests {
             .generate_sync_message(&mut sync::State::new())
             .expect("something to send");
         assert_eq!(check(&sync_frame(message.encode())), Ok(()));
+    }
+
+    #[test]
+    fn a_message_carrying_a_whole_saved_document_passes() {
+        let mut doc = Automerge::new();
+        doc.transact(|tx| tx.put(automerge::ROOT, "title", "研修").map(|_| ()))
+            .expect("a put commits");
+        let message = sync::Message {
+            heads: doc.get_heads(),
+            need: Vec::new(),
+            have: Vec::new(),
+            changes: ChunkList::from(doc.save()),
+            flags: None,
+            version: sync::MessageVersion::V2,
+        };
+        assert_eq!(check(&sync_frame(message.encode())), Ok(()));
+    }
+
+    #[test]
+    fn a_change_whose_operations_do_not_decode_is_left_to_automerges_error() {
+        let mut doc = Automerge::new();
+        doc.transact(|tx| tx.put(automerge::ROOT, "title", "研修").map(|_| ()))
+            .expect("a put commits");
+        let mut change = doc.get_changes(&[])[0].raw_bytes().to_vec();
+        let last = change.len() - 1;
+        change[last] ^= 0xff;
+        assert!(automerge::Change::try_from(change.as_slice()).is_err());
+        assert_eq!(check(&sync_frame(message_carrying(&change))), Ok(()));
     }
 
     #[test]

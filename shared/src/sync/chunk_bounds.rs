@@ -129,13 +129,36 @@ impl Budget {
     }
 }
 
+/// The type an automerge chunk's header declares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ChunkType {
+pub enum ChunkType {
+    /// A saved document (type 0).
     Document,
+    /// One change (type 1).
     Change,
+    /// One change whose body is deflated (type 2).
     CompressedChange,
+    /// Several changes in one chunk (type 3), experimental in automerge 0.12.
     Bundle,
+    /// A type automerge does not know; it stops loading there.
     Unknown,
+}
+
+/// The chunks of `bytes` as automerge's loading walks them: each whole chunk (header included)
+/// with its type, then whatever follows the last one: bytes that do not make a whole chunk, or
+/// a chunk of a type automerge does not know and everything after it. Nothing is decoded; the
+/// server's frame guard decodes each change on its own (`server::sync::frame_guard`).
+pub fn split(bytes: &[u8]) -> (Vec<(ChunkType, &[u8])>, &[u8]) {
+    let mut chunks = Vec::new();
+    let mut rest = bytes;
+    while let Some((chunk_type, _, after)) = chunk(rest) {
+        if chunk_type == ChunkType::Unknown {
+            break;
+        }
+        chunks.push((chunk_type, &rest[..rest.len() - after.len()]));
+        rest = after;
+    }
+    (chunks, rest)
 }
 
 /// The next chunk's type and body, and the bytes after it; `None` where no whole chunk starts.
@@ -416,6 +439,43 @@ mod tests {
             .expect("text goes in");
         doc.put(ROOT, "patient", "P-0001").expect("a put");
         doc
+    }
+
+    #[test]
+    fn split_returns_each_chunk_whole_and_what_follows_them() {
+        let mut doc = notes_document(40);
+        let first = doc.save();
+        doc.put(ROOT, "visited", true).expect("a put");
+        let change = doc
+            .get_last_local_change()
+            .expect("a change")
+            .raw_bytes()
+            .to_vec();
+        let mut bytes = [first.as_slice(), change.as_slice(), change.as_slice()].concat();
+        let (chunks, rest) = split(&bytes);
+        assert_eq!(
+            chunks,
+            vec![
+                (ChunkType::Document, first.as_slice()),
+                (ChunkType::Change, change.as_slice()),
+                (ChunkType::Change, change.as_slice()),
+            ]
+        );
+        assert!(rest.is_empty());
+        let change_parsed = automerge::Change::try_from(chunks[1].1).expect("a change chunk");
+        assert_eq!(change_parsed.hash(), doc.get_heads()[0]);
+
+        // A cut chunk, and a chunk of an unknown type, end the walk and are left as they are.
+        bytes.truncate(bytes.len() - 1);
+        let (chunks, rest) = split(&bytes);
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(rest, &change[..change.len() - 1]);
+        let mut unknown = change.clone();
+        unknown[8] = 9;
+        let with_unknown = [change.as_slice(), unknown.as_slice(), change.as_slice()].concat();
+        let (chunks, rest) = split(&with_unknown);
+        assert_eq!(chunks, vec![(ChunkType::Change, change.as_slice())]);
+        assert_eq!(rest, &with_unknown[change.len()..]);
     }
 
     #[test]

@@ -89,7 +89,11 @@ pub async fn nimo_add_user_as(
     let mut child = command
         .arg("--data-dir")
         .arg(data_dir)
-        .env("NIMO_LOG", "warn")
+        // `NIMO_BENCH_LOG` (e.g. `nimo_server::projection=debug`) to see what the server did.
+        .env(
+            "NIMO_LOG",
+            std::env::var("NIMO_BENCH_LOG").unwrap_or_else(|_| "warn".to_owned()),
+        )
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .kill_on_drop(true)
@@ -118,7 +122,11 @@ pub async fn start_nimo(binary: &Path, data_dir: &Path, dist_dir: &Path) -> anyh
         .arg(data_dir)
         .arg("--dist-dir")
         .arg(dist_dir)
-        .env("NIMO_LOG", "warn")
+        // `NIMO_BENCH_LOG` (e.g. `nimo_server::projection=debug`) to see what the server did.
+        .env(
+            "NIMO_LOG",
+            std::env::var("NIMO_BENCH_LOG").unwrap_or_else(|_| "warn".to_owned()),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(log)

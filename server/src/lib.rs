@@ -37,6 +37,8 @@ pub struct AppState {
     pub db: Db,
     /// samod and the sync bookkeeping.
     pub sync: sync::SyncHub,
+    /// Where the office's reports are computed and kept.
+    pub reports: reports::ReportReader,
 }
 
 /// Why the server could not start.
@@ -65,6 +67,7 @@ impl AppState {
             tracing::info!(projected, "report rows had an older shape; rebuilt them");
         }
         reports::targets::seed_from_plan(&db).await?;
+        let reports = reports::ReportReader::open(db.path())?;
         // Access decisions about a document are taken again on every message here that concerns
         // it: its registration, its assignment, its growing past the size limit; only that
         // document's share-policy streams wake (`sync::access_notifier`).
@@ -87,6 +90,7 @@ impl AppState {
             config: Arc::new(config),
             db,
             sync,
+            reports,
         })
     }
 }

@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod peer;
 pub mod people;
 pub mod progress;
+pub mod reader;
 pub mod table;
 pub mod targets;
 pub mod trainings;
@@ -21,7 +22,7 @@ pub mod visits;
 use axum::{
     Json,
     extract::{FromRequestParts, Path, Query, State},
-    http::{HeaderValue, header, request::Parts},
+    http::{HeaderMap, HeaderValue, header, request::Parts},
     response::{IntoResponse, Response},
 };
 use nimo_shared::{Date, FiscalYear, reference::Indicator};
@@ -33,6 +34,7 @@ use crate::{
     accounts::{Role, now_ms},
     http::{AppError, auth::Authenticated},
 };
+pub use reader::{Freshness, ReportReader};
 pub use table::ReportTable;
 
 /// A request from office staff or an administrator.
@@ -183,6 +185,7 @@ pub async fn report(
     _office: OfficeStaff,
     Path(name): Path<String>,
     Query(query): Query<ReportQuery>,
+    headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let year = parse_year(query.year.as_deref())?;
     let format = query.format.unwrap_or_else(|| "json".to_owned());
@@ -191,12 +194,16 @@ pub async fn report(
             "出力形式は json、csv、xlsx のいずれかを指定してください。".to_owned(),
         ));
     }
+    let freshness = if no_cache(&headers) {
+        Freshness::Recomputed
+    } else {
+        Freshness::AsOfArrival
+    };
     let table = state
-        .db
-        .call(move |conn| -> Result<ReportTable, AppError> {
-            Ok(compute(conn, &name, year).ok_or(AppError::NotFound)??)
-        })
-        .await?;
+        .reports
+        .read(&name, year, freshness)
+        .await?
+        .ok_or(AppError::NotFound)?;
     match format.as_str() {
         "csv" => {
             let bytes = table.to_csv().map_err(|error| {
@@ -220,8 +227,19 @@ pub async fn report(
                 &table.file_name("xlsx"),
             ))
         }
-        _ => Ok(Json(table).into_response()),
+        _ => Ok(Json(&*table).into_response()),
     }
+}
+
+/// Whether the request asks for a report computed for it (`Cache-Control: no-cache`), not one
+/// kept from an earlier read of the same state.
+fn no_cache(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|directive| directive.trim().eq_ignore_ascii_case("no-cache"))
 }
 
 fn download(bytes: Vec<u8>, content_type: &'static str, file_name: &str) -> Response {

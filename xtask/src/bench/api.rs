@@ -128,15 +128,19 @@ impl NimoApi {
 
     /// A GET with the bearer token; returns the body.
     pub async fn get(&self, path: &str) -> anyhow::Result<String> {
-        Ok(self
+        self.get_with(path, &[]).await
+    }
+
+    /// [`Self::get`] with extra request headers.
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> anyhow::Result<String> {
+        let mut request = self
             .http
             .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await?
-            .error_for_status()?
-            .text()
-            .await?)
+            .bearer_auth(&self.token);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        Ok(request.send().await?.error_for_status()?.text().await?)
     }
 }
 

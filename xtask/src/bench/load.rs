@@ -5,8 +5,9 @@
 //!
 //! The read is the office report `GET /api/reports/supporters` (心のサポーター by district), asked
 //! as an office user over projection tables filled with attendance rows before the server
-//! starts ([`report::fill`]: 100,000 rows, 5,000 with `--quick`), so each read does the real
-//! report's work while the pushes write.
+//! starts ([`report::fill`]: 100,000 rows, 5,000 with `--quick`), as the office's browser asks
+//! it: the server computes it again only after a commit (every push is one), and reads that
+//! arrive while it computes share the next computation (`server::reports::reader`).
 //!
 //! The open-file limit: every held connection costs the server one descriptor and this process
 //! one; the soft `RLIMIT_NOFILE` is raised to the hard limit here (children inherit it), and the

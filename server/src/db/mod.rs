@@ -69,6 +69,11 @@ impl Db {
     /// Opens (creating if needed) the database file at `path` and applies pending migrations.
     pub fn open(path: &Path) -> Result<Self, DbError> {
         let mut conn = open_connection(path)?;
+        // Every transaction here takes the write lock when it begins. A deferred one that reads
+        // and then writes while the chunk store's connection writes fails at once with
+        // SQLITE_BUSY (SQLite cannot wait there without risking a deadlock); an immediate one
+        // waits its busy timeout like any other write.
+        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         migrations::apply(&mut conn)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),

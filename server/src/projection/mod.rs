@@ -10,7 +10,10 @@
 
 mod tables;
 
-use std::collections::BTreeSet;
+use std::{
+    collections::{BTreeSet, HashMap},
+    time::Duration,
+};
 
 use automerge::Automerge;
 use tokio::sync::mpsc;
@@ -50,7 +53,10 @@ pub fn spawn(
     max_document_bytes: u64,
 ) -> mpsc::UnboundedSender<String> {
     let (sender, mut receiver) = mpsc::unbounded_channel::<String>();
+    let retries = sender.clone();
     tokio::spawn(async move {
+        // Failed passes of each document in a row; a success forgets it.
+        let mut failures: HashMap<String, u32> = HashMap::new();
         while let Some(first) = receiver.recv().await {
             let mut batch = BTreeSet::from([first]);
             while let Ok(more) = receiver.try_recv() {
@@ -60,6 +66,7 @@ pub fn spawn(
             for (doc_id, outcome) in project_batch(&db, &store, &batch).await {
                 match outcome {
                     Ok(Projected { pass, stored_bytes }) => {
+                        failures.remove(&doc_id);
                         tracing::debug!(doc = %doc_id, ?pass, "projection pass");
                         if stored_bytes > max_document_bytes {
                             tracing::warn!(doc = %doc_id, bytes = stored_bytes, limit = max_document_bytes, "document passed its size limit; it accepts no more changes");
@@ -67,7 +74,21 @@ pub fn spawn(
                         }
                     }
                     Err(error) => {
-                        tracing::error!(doc = %doc_id, %error, "projection failed; the document is stored, its report rows are stale until it changes or is rebuilt");
+                        let failed = failures.entry(doc_id.clone()).or_default();
+                        *failed += 1;
+                        if let Some(delay) = retry_delay(*failed) {
+                            // A write lock held past the busy timeout, a full disk: the stored
+                            // document is still there to project once that has passed.
+                            tracing::warn!(doc = %doc_id, ?error, ?delay, "projection failed; trying again");
+                            let retries = retries.clone();
+                            tokio::spawn(async move {
+                                tokio::time::sleep(delay).await;
+                                let _ = retries.send(doc_id);
+                            });
+                        } else {
+                            failures.remove(&doc_id);
+                            tracing::error!(doc = %doc_id, ?error, "projection failed again; the document is stored, its report rows are stale until it changes or is rebuilt");
+                        }
                     }
                 }
             }
@@ -75,6 +96,15 @@ pub fn spawn(
     });
     sender
 }
+
+/// How long to wait before projecting a document again after its `failures`-th failure in a
+/// row; `None` once it has failed [`PROJECTION_ATTEMPTS`] times.
+fn retry_delay(failures: u32) -> Option<Duration> {
+    (failures < PROJECTION_ATTEMPTS).then(|| Duration::from_secs(1 << failures.min(6)))
+}
+
+/// Passes tried for one document before its failure is left to the next change or a rebuild.
+const PROJECTION_ATTEMPTS: u32 = 6;
 
 /// What one projection pass did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,7 +146,11 @@ async fn project_batch(
                     .collect();
             }
             Err(error) => {
-                tracing::warn!(%error, documents = doc_ids.len(), "a projection batch failed; projecting its documents one by one");
+                tracing::warn!(
+                    ?error,
+                    documents = doc_ids.len(),
+                    "a projection batch failed; projecting its documents one by one"
+                );
             }
         }
     }
@@ -346,6 +380,50 @@ mod tests {
         .await
         .expect("register");
         (dir, db, store)
+    }
+
+    /// The chunk store writes on a connection of its own; a pass that starts while it holds the
+    /// write lock waits for it (a deferred transaction failed there at once with SQLITE_BUSY,
+    /// and the document's rows stayed stale).
+    #[tokio::test]
+    async fn a_pass_waits_for_another_connections_write_instead_of_failing() {
+        let (_dir, db, store) = with_session_registered().await;
+        store
+            .put(
+                StorageKey::incremental(DOC, "first").expect("key"),
+                session().save(),
+            )
+            .await
+            .expect("put");
+        let (locked, is_locked) = std::sync::mpsc::channel();
+        let path = db.path().to_owned();
+        let holder = std::thread::spawn(move || {
+            let conn = rusqlite::Connection::open(path).expect("open");
+            conn.execute_batch("BEGIN IMMEDIATE; CREATE TABLE held (x);")
+                .expect("the write lock");
+            locked.send(()).expect("send");
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            conn.execute_batch("COMMIT").expect("commit");
+        });
+        is_locked.recv().expect("locked");
+        let pass = project_one(&db, &store, DOC)
+            .await
+            .expect("the pass waits, then projects");
+        assert_eq!(pass, Pass::Rewritten);
+        assert_eq!(capacity(&db).await, Some(40));
+        holder.join().expect("the holder finishes");
+    }
+
+    #[test]
+    fn a_failed_pass_is_tried_again_later_a_few_times() {
+        let delays: Vec<_> = (1..=PROJECTION_ATTEMPTS).map(retry_delay).collect();
+        assert_eq!(delays[0], Some(Duration::from_secs(2)));
+        assert!(delays.windows(2).all(|pair| match pair {
+            [Some(earlier), Some(later)] => later > earlier,
+            [Some(_), None] => true,
+            _ => false,
+        }));
+        assert_eq!(delays.last(), Some(&None));
     }
 
     /// The rows are scribbled over after the first pass: only a pass that rewrites them brings

@@ -86,6 +86,56 @@ pub(super) fn run(effects: Vec<Effect>) {
     }
 }
 
+/// Carries out the effects of a change made on this device: as [`run`], except that the screen
+/// is told the documents (and their statuses) changed only once the change's write has been
+/// attempted ([`writes::after_queued_writes`]): the tap's IndexedDB transaction completes
+/// before the page re-renders and draws.
+pub(super) fn run_local(effects: Vec<Effect>) {
+    let mut told = false;
+    let mut status_changed = false;
+    for effect in effects {
+        match effect {
+            // The state machine asks for the change's chunk first, so the last write queued
+            // here is the one carrying it (a status change may queue small values after it).
+            Effect::DocChanged(_) if !told => {
+                told = true;
+                writes::after_queued_writes(|| {
+                    let signals = signals();
+                    signals.docs_version.update(|v| *v += 1);
+                    signals.doc_status.notify();
+                });
+            }
+            Effect::DocChanged(_) => {}
+            Effect::DocStatusChanged { doc_id, status } => {
+                status_changed = true;
+                doc_status_changed(doc_id, status, false);
+            }
+            other => apply(other),
+        }
+    }
+    if status_changed && !told {
+        signals().doc_status.notify();
+    }
+}
+
+/// A document's status changed: kept (shown now, or with `notify` false when the caller tells
+/// the screen later), with what depends on it.
+fn doc_status_changed(doc_id: DocumentId, status: DocStatus, notify: bool) {
+    let signals = signals();
+    let set = |map: &mut BTreeMap<DocumentId, DocStatus>| {
+        map.insert(doc_id, status);
+    };
+    if notify {
+        signals.doc_status.update(set);
+    } else {
+        signals.doc_status.update_untracked(set);
+    }
+    track_unsent_since();
+    if status == DocStatus::Sent {
+        schedule_confirm(0);
+    }
+}
+
 fn to_chunk_key(key: &StorageKey) -> Option<ChunkKey> {
     ChunkKey::from_parts(key.to_parts()).ok()
 }
@@ -125,15 +175,7 @@ fn apply(effect: Effect) {
         }
         Effect::ReconnectAfter(ms) => schedule_connect(ms),
         Effect::DocChanged(_) => signals.docs_version.update(|v| *v += 1),
-        Effect::DocStatusChanged { doc_id, status } => {
-            signals.doc_status.update(|map| {
-                map.insert(doc_id, status);
-            });
-            track_unsent_since();
-            if status == DocStatus::Sent {
-                schedule_confirm(0);
-            }
-        }
+        Effect::DocStatusChanged { doc_id, status } => doc_status_changed(doc_id, status, true),
         Effect::DocUnavailable(doc_id) => {
             log_warn(&format!("sync: the server does not have {doc_id}"));
         }

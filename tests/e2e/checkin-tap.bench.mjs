@@ -78,7 +78,19 @@ function observeMeasures() {
       }
     }
   }).observe({ type: "measure" });
-  new MutationObserver(() => window.__nimoMutations.push(performance.now())).observe(document, {
+  window.__nimoRowsPresent = [];
+  new MutationObserver((records) => {
+    const now = performance.now();
+    window.__nimoMutations.push(now);
+    // A row shown as checked in (rows are keyed by what they show, so it is a new element).
+    for (const record of records) {
+      for (const node of record.addedNodes) {
+        if (node.dataset?.testid === "attendee" && node.dataset.present === "true") {
+          window.__nimoRowsPresent.push({ id: node.dataset.attendeeId, t: now });
+        }
+      }
+    }
+  }).observe(document, {
     subtree: true,
     childList: true,
     attributes: true,
@@ -190,11 +202,13 @@ async function main() {
     const durableCount = () =>
       page.evaluate(() => window.__nimoMeasures.filter((m) => m.name === "nimo:tap-to-durable").length);
     const started = Date.now();
+    const tapped = [];
     // Different people spread over the roster (rows keep their place when checked in).
     const stride = Math.max(1, Math.floor(ROSTER / TAPS));
     for (let k = 0; k < TAPS; k += 1) {
       const index = (k * stride) % ROSTER;
       const row = page.getByTestId("attendee").nth(index);
+      tapped.push(await row.getAttribute("data-attendee-id"));
       const before = await durableCount();
       await row.locator("button.check-in").click();
       await page.waitForFunction(
@@ -231,6 +245,15 @@ async function main() {
         return last === undefined ? null : last - m.start;
       })
       .filter((v) => v !== null);
+    // For each tap: from the tap to its row shown as checked in (in the DOM; painting follows).
+    const rowsPresent = await page.evaluate(() => window.__nimoRowsPresent);
+    const shown = measures
+      .filter((m) => m.name === "nimo:tap-to-durable")
+      .map((m, k) => {
+        const row = rowsPresent.find((r) => r.id === tapped[k] && r.t >= m.start);
+        return row === undefined ? null : row.t - m.start;
+      })
+      .filter((v) => v !== null);
     const sizes = await page.evaluate(async () => {
       // The size of the chunks a check-in writes, for the raw comparison.
       const db = await new Promise((resolve, reject) => {
@@ -261,6 +284,7 @@ async function main() {
       durable: summary(durable),
       edit: summary(edit),
       rendered: summary(rendered),
+      row_shown: summary(shown),
       raw_idb: summary(raw),
       raw_chunk_bytes: chunkBytes,
       errors: browser.errors.length,

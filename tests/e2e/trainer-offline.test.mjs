@@ -84,6 +84,8 @@ async function checkIn(page, name) {
 async function markCompleted(page, name) {
   const button = page.getByRole("button", { name: `${name} 修了`, exact: true });
   await button.click();
+  // The row is redrawn once the change's write has been attempted, a few ms after the click.
+  await page.getByRole("button", { name: `${name} 修了`, exact: true, pressed: true }).waitFor();
   assert.equal(await button.getAttribute("aria-pressed"), "true");
 }
 

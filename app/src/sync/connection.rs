@@ -13,7 +13,8 @@ use wasm_bindgen::{JsCast as _, closure::Closure};
 use web_sys::{BinaryType, MessageEvent, WebSocket};
 
 use super::driver::{
-    self, Driver, REGISTER_PREFIX, Socket, defer_drop, feed, log_warn, with_driver,
+    self, Driver, REGISTER_PREFIX, Socket, defer_drop, feed, log_warn, receive_frame,
+    release_frames, with_driver,
 };
 use super::writes::{self, Write};
 use super::{net, signals};
@@ -188,13 +189,15 @@ fn open_socket(ticket: &str) -> Result<(), String> {
         }
         let data = event.data();
         if data.is_instance_of::<js_sys::ArrayBuffer>() {
-            feed(Input::Received(js_sys::Uint8Array::new(&data).to_vec()));
+            receive_frame(generation, js_sys::Uint8Array::new(&data).to_vec());
         }
     });
     let on_close = Closure::<dyn FnMut()>::new(move || {
         if !current() {
             return;
         }
+        // Frames held for a local write first, in the order they came (driver::receive_frame).
+        release_frames();
         with_driver(|d| {
             d.generation += 1;
             d.outbox.clear();

@@ -86,6 +86,104 @@ pub(super) fn run(effects: Vec<Effect>) {
     }
 }
 
+/// Carries out the effects of a change made on this device: as [`run`], except that the screen
+/// is told the documents (and their statuses) changed only once the change's write has been
+/// attempted ([`writes::after_queued_writes`]): the tap's IndexedDB transaction completes
+/// before the page re-renders and draws.
+pub(super) fn run_local(effects: Vec<Effect>) {
+    let mut told = false;
+    let mut status_changed = false;
+    for effect in effects {
+        match effect {
+            // The state machine asks for the change's chunk first, so the last write queued
+            // here is the one carrying it (a status change may queue small values after it).
+            Effect::DocChanged(_) if !told => {
+                told = true;
+                hold_frames();
+                writes::after_queued_writes(|| {
+                    let signals = signals();
+                    signals.docs_version.update(|v| *v += 1);
+                    signals.doc_status.notify();
+                    release_frames();
+                });
+            }
+            Effect::DocChanged(_) => {}
+            Effect::DocStatusChanged { doc_id, status } => {
+                status_changed = true;
+                doc_status_changed(doc_id, status, false);
+            }
+            other => apply(other),
+        }
+    }
+    if status_changed && !told {
+        signals().doc_status.notify();
+    }
+}
+
+/// Frames received while a change made here waits for its write, in order, each with the
+/// generation of the socket it came on ([`receive_frame`]); `None` when frames are not held.
+type HeldFrames = Option<Vec<(u64, Vec<u8>)>>;
+
+thread_local! {
+    static HELD: RefCell<HeldFrames> = const { RefCell::new(None) };
+}
+
+/// Feeds a frame received on the socket of `generation`, or keeps it, in order, while a change
+/// made here waits for its write: the server's acknowledgement of the change's sync message
+/// comes back within a few ms, and handling it (and drawing its status) ahead of the write's
+/// `complete` held that back (BENCH-RESULTS.md, session 6).
+pub(super) fn receive_frame(generation: u64, frame: Vec<u8>) {
+    let frame = HELD.with(|cell| match cell.borrow_mut().as_mut() {
+        Some(held) => {
+            held.push((generation, frame));
+            None
+        }
+        None => Some(frame),
+    });
+    if let Some(frame) = frame {
+        feed(Input::Received(frame));
+    }
+}
+
+/// Received frames wait from now until [`release_frames`].
+fn hold_frames() {
+    HELD.with(|cell| {
+        cell.borrow_mut().get_or_insert_with(Vec::new);
+    });
+}
+
+/// Feeds the held frames, in order, and stops holding. Frames of a socket dropped meanwhile
+/// are dropped with it (as its later frames are). The socket's close calls this first, so a
+/// held frame never follows its own connection's end.
+pub(super) fn release_frames() {
+    let held = HELD
+        .with(|cell| cell.borrow_mut().take())
+        .unwrap_or_default();
+    for (generation, frame) in held {
+        if with_driver(|d| d.generation == generation).unwrap_or(false) {
+            feed(Input::Received(frame));
+        }
+    }
+}
+
+/// A document's status changed: kept (shown now, or with `notify` false when the caller tells
+/// the screen later), with what depends on it.
+fn doc_status_changed(doc_id: DocumentId, status: DocStatus, notify: bool) {
+    let signals = signals();
+    let set = |map: &mut BTreeMap<DocumentId, DocStatus>| {
+        map.insert(doc_id, status);
+    };
+    if notify {
+        signals.doc_status.update(set);
+    } else {
+        signals.doc_status.update_untracked(set);
+    }
+    track_unsent_since();
+    if status == DocStatus::Sent {
+        schedule_confirm(0);
+    }
+}
+
 fn to_chunk_key(key: &StorageKey) -> Option<ChunkKey> {
     ChunkKey::from_parts(key.to_parts()).ok()
 }
@@ -125,15 +223,7 @@ fn apply(effect: Effect) {
         }
         Effect::ReconnectAfter(ms) => schedule_connect(ms),
         Effect::DocChanged(_) => signals.docs_version.update(|v| *v += 1),
-        Effect::DocStatusChanged { doc_id, status } => {
-            signals.doc_status.update(|map| {
-                map.insert(doc_id, status);
-            });
-            track_unsent_since();
-            if status == DocStatus::Sent {
-                schedule_confirm(0);
-            }
-        }
+        Effect::DocStatusChanged { doc_id, status } => doc_status_changed(doc_id, status, true),
         Effect::DocUnavailable(doc_id) => {
             log_warn(&format!("sync: the server does not have {doc_id}"));
         }

@@ -41,7 +41,7 @@ pub use account::{
     Enrolment, LoginStep, SessionInfo, boot, enrol_second_factor, finish_second_factor, login,
 };
 pub use logout::logout;
-pub use timing::timed_tap;
+pub use timing::{after_tap_written, timed_tap};
 pub use training::{
     Mark, add_attendee, add_walk_in, check_in, create_session, import_roster, resolve_conflict,
     session_conflicts, set_mark, training_session, training_sessions, undo_check_in,

@@ -6,7 +6,7 @@ use nimo_shared::doc::{self, Record};
 use nimo_shared::sync::DocumentId;
 use nimo_shared::{Timestamp, UserId};
 
-use super::driver::{REGISTER_PREFIX, now_ms, run, with_driver};
+use super::driver::{REGISTER_PREFIX, now_ms, run, run_local, with_driver};
 use super::{connection, signals, writes};
 
 /// The clock for the state machine and for the record's own timestamps.
@@ -68,6 +68,6 @@ pub(super) fn change_record(
     let changed = with_driver(|d| d.client.change(now, doc_id, |document| edit(document, at)))
         .ok_or_else(|| "同期の準備ができていません。".to_owned())?;
     let (result, effects) = changed.map_err(|e| e.to_string())?;
-    run(effects);
+    run_local(effects);
     result
 }

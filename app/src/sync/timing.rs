@@ -6,8 +6,10 @@
 //! - [`TAP_TO_EDIT`]: until the change is made in memory and its writes are queued (automerge's
 //!   change and incremental save, the state machine's effects);
 //! - [`TAP_TO_DURABLE`]: until the IndexedDB transaction carrying the change's chunk has
-//!   completed (strict durability), whatever ran on the page meanwhile (the re-render, earlier
-//!   writes in the queue, retries).
+//!   completed (strict durability) and the page has been told, whatever ran on the page
+//!   meanwhile (earlier writes in the queue, retries, the server's acknowledgements, frames the
+//!   browser drew). The tap's re-render waits for that point (at most 100 ms,
+//!   [`writes::after_queued_writes`]).
 //!
 //! Each measure replaces the previous one of its name, so a device open all day does not
 //! collect them: a reader watches with a `PerformanceObserver`, which sees every entry.
@@ -40,6 +42,12 @@ pub fn timed_tap<R>(tapped_at: f64, edit: impl FnOnce() -> R) -> R {
     measure(TAP_TO_EDIT, tapped_at);
     writes::measure_when_durable(before, tapped_at);
     result
+}
+
+/// Runs `f` (what a tap shows besides the record: the undo bar, an error) once the tap's write
+/// has been attempted, as the record itself is re-rendered then ([`writes::after_queued_writes`]).
+pub fn after_tap_written(f: impl FnOnce() + 'static) {
+    writes::after_queued_writes(f);
 }
 
 /// Records `name` from `start` until now, replacing the previous measure of that name.

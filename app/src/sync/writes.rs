@@ -10,6 +10,7 @@
 use leptos::prelude::*;
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::rc::Rc;
 
 use nimo_shared::storage::{ChunkStore as _, StorageKey as ChunkKey};
 
@@ -36,6 +37,18 @@ struct Queued {
     /// The tap whose change this write carries, timed until it is durable
     /// ([`timing::TAP_TO_DURABLE`]).
     tapped_at: Option<f64>,
+    /// What waits for this write's first attempt, done or failed ([`after_queued_writes`]).
+    then: Vec<Callback>,
+}
+
+/// Something to run once, whichever of its triggers comes first.
+type Callback = Rc<RefCell<Option<Box<dyn FnOnce()>>>>;
+
+fn run_once(callback: &Callback) {
+    let f = callback.borrow_mut().take();
+    if let Some(f) = f {
+        f();
+    }
 }
 
 #[derive(Default)]
@@ -52,6 +65,8 @@ thread_local! {
 
 /// The longest pause between two attempts of a failing write.
 const MAX_RETRY_MS: u64 = 30_000;
+/// The longest a local edit's re-render waits for its write ([`after_queued_writes`]).
+const MAX_WAIT_FOR_WRITE_MS: u64 = 100;
 
 /// Queues `write` behind every earlier one.
 pub(super) fn enqueue(write: Write) {
@@ -60,6 +75,7 @@ pub(super) fn enqueue(write: Write) {
         queue.pending.push_back(Queued {
             write,
             tapped_at: None,
+            then: Vec::new(),
         });
         queue.enqueued += 1;
         let start = !queue.draining;
@@ -77,6 +93,34 @@ pub(super) fn enqueue_value<T: serde::Serialize>(key: String, value: &T) {
     match serde_json::to_string(value) {
         Ok(json) => enqueue(Write::Value { key, json }),
         Err(error) => driver::log_warn(&format!("sync: cannot encode {key}: {error}")),
+    }
+}
+
+/// Runs `f` once the last write queued so far has been attempted (done, or failed and waiting
+/// for its retry), at once if nothing is queued, and at the latest after
+/// [`MAX_WAIT_FOR_WRITE_MS`] (a write the browser holds back must not hold the screen back).
+///
+/// A local edit's re-render waits here: the IndexedDB transaction's `complete` is a task, and a
+/// re-render of a large roster in the tap's own task (and the frame drawn right after it) came
+/// before it, so the tap was durable on disk within ~5 ms but the app learned it 30–40 ms later
+/// (BENCH-RESULTS.md, session 6). The change is in memory meanwhile and the write already
+/// issued; the screen follows a few milliseconds later.
+pub(super) fn after_queued_writes(f: impl FnOnce() + 'static) {
+    let callback: Callback = Rc::new(RefCell::new(Some(Box::new(f))));
+    let attached = QUEUE.with(|cell| {
+        let mut queue = cell.borrow_mut();
+        match queue.pending.back_mut() {
+            Some(last) => {
+                last.then.push(callback.clone());
+                true
+            }
+            None => false,
+        }
+    });
+    if attached {
+        let _ = driver::set_timeout(MAX_WAIT_FOR_WRITE_MS, move || run_once(&callback));
+    } else {
+        run_once(&callback);
     }
 }
 
@@ -118,11 +162,13 @@ fn report_pending() {
 async fn drain() {
     let mut failures: u32 = 0;
     loop {
-        let Some(queued) = QUEUE.with(|cell| cell.borrow_mut().pending.pop_front()) else {
+        let Some(mut queued) = QUEUE.with(|cell| cell.borrow_mut().pending.pop_front()) else {
             QUEUE.with(|cell| cell.borrow_mut().draining = false);
             return;
         };
-        match perform(&queued.write).await {
+        let outcome = perform(&queued.write).await;
+        let then = std::mem::take(&mut queued.then);
+        match outcome {
             Ok(()) => {
                 if let Some(tapped_at) = queued.tapped_at {
                     timing::measure(timing::TAP_TO_DURABLE, tapped_at);
@@ -130,9 +176,12 @@ async fn drain() {
                 failures = 0;
                 signals().storage_error.set(None);
                 report_pending();
+                then.iter().for_each(run_once);
             }
             Err(error) => {
                 QUEUE.with(|cell| cell.borrow_mut().pending.push_front(queued));
+                // The edit shows now (it is in memory), with the failure beside it.
+                then.iter().for_each(run_once);
                 failures = failures.saturating_add(1);
                 driver::log_warn(&format!("sync: a local write failed ({failures}): {error}"));
                 signals().storage_error.set(Some(format!(

@@ -69,13 +69,14 @@ fn line(result: &Value, profiled: bool) -> String {
     format!(
         "check-in tap → durable IndexedDB write ({} taps, {}-person roster, headless Chromium): {} \
          (goal p95 ≤ {GOAL_P95_MS} ms — {verdict}) | tap → change queued: {} | tap → last DOM \
-         change before durable (the re-render): {} | raw IDB strict put of {} B: {} | page \
-         errors: {} | {:.0} s of taps{}",
+         change before durable: {} | tap → row shown checked in (DOM): {} | raw IDB strict put \
+         of {} B: {} | page errors: {} | {:.0} s of taps{}",
         result["taps"],
         result["roster"],
         figures(durable),
         figures(&result["edit"]),
         figures(&result["rendered"]),
+        figures(&result["row_shown"]),
         result["raw_chunk_bytes"],
         figures(&result["raw_idb"]),
         result["errors"],

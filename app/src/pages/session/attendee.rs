@@ -45,10 +45,15 @@ pub fn AttendeeRow(
                         let result = sync::timed_tap(ev.time_stamp(), || {
                             sync::check_in(doc_id, attendee_id)
                         });
-                        if result.is_ok() {
-                            undo.offer(Action::CheckedIn(attendee_id), &who);
-                        }
-                        error.set(result.err());
+                        // Shown with the row, after the tap's write (nothing in between
+                        // holds the write's completion back).
+                        let who = who.clone();
+                        sync::after_tap_written(move || {
+                            if result.is_ok() {
+                                undo.offer(Action::CheckedIn(attendee_id), &who);
+                            }
+                            error.set(result.err());
+                        });
                     }
                 >
                     "受付"

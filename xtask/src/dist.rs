@@ -27,6 +27,45 @@ const APP: &str = "nimo-app";
 /// The service worker's crate and binding stem: `nimo-sw.js` and `nimo-sw_bg.wasm`.
 const WORKER: &str = "nimo-sw";
 
+/// What the shell is built from: a file here newer than `dist/` means `dist/` is stale.
+const SOURCES: &[&str] = &[
+    "app",
+    "shared/src",
+    "sw",
+    "public",
+    "Cargo.toml",
+    "Cargo.lock",
+    ".cargo/config.toml",
+];
+
+/// Why `dist/` does not match the sources (missing, or a source file changed after it was
+/// built); `None` when it is up to date.
+pub fn stale(root: &Path) -> anyhow::Result<Option<String>> {
+    let manifest = root.join("dist/asset-manifest.json");
+    let Ok(built) = fs::metadata(&manifest).and_then(|m| m.modified()) else {
+        return Ok(Some("dist/ has not been built".to_owned()));
+    };
+    let mut pending: Vec<PathBuf> = SOURCES.iter().map(|s| root.join(s)).collect();
+    while let Some(path) = pending.pop() {
+        let Ok(meta) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            for entry in fs::read_dir(&path)? {
+                pending.push(entry?.path());
+            }
+        } else if meta.modified()? > built {
+            let changed = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .display()
+                .to_string();
+            return Ok(Some(format!("{changed} changed after dist/ was built")));
+        }
+    }
+    Ok(None)
+}
+
 /// Builds the shell and returns the path of `dist/`.
 pub fn build(root: &Path) -> anyhow::Result<PathBuf> {
     setup::wasm_target(root)?;

@@ -40,6 +40,8 @@ pub async fn compare(ctx: &Ctx) -> String {
             "server_rss_mb",
             "server_cpu_s",
             "connections",
+            "ready_s",
+            "verify_s",
         ],
     )
 }
@@ -124,13 +126,18 @@ async fn one(ctx: &Ctx, side: Side, k: usize, prepared: &Prepared) -> anyhow::Re
         "--timeout".into(),
         "170".into(),
     ]);
+    let started = std::time::Instant::now();
+    let mut ready_s = 0.0;
     let result = async {
         let mut gated = node::start_gated(ctx.clients()?, "clients/w2.mjs", &args).await?;
+        // The devices loading their stored repos, before the timed reconnect.
+        ready_s = started.elapsed().as_secs_f64();
         gated.go().await?;
         gated.finish(Duration::from_secs(260)).await
     }
     .await;
     let after = live.server.sample();
+    let verifying = std::time::Instant::now();
     let verify = node::run(
         ctx.clients()?,
         "clients/verify.mjs",
@@ -145,6 +152,7 @@ async fn one(ctx: &Ctx, side: Side, k: usize, prepared: &Prepared) -> anyhow::Re
         Duration::from_secs(200),
     )
     .await;
+    let verify_s = verifying.elapsed().as_secs_f64();
     live.server.stop().await?;
     let result = result?;
     let verify = verify?;
@@ -158,6 +166,8 @@ async fn one(ctx: &Ctx, side: Side, k: usize, prepared: &Prepared) -> anyhow::Re
     run.set("server_cpu_s", after.cpu_s - before.cpu_s);
     run.set("connections", num(&result, "connections"));
     run.set("other_busy_pct", busy);
+    run.set("ready_s", ready_s);
+    run.set("verify_s", verify_s);
     let docs = ctx.sizes.w2_devices * ctx.sizes.w2_docs;
     run.ok = result["ok"].as_bool() == Some(true)
         && verify["ok"].as_bool() == Some(true)

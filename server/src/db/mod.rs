@@ -81,6 +81,17 @@ impl Db {
         })
     }
 
+    /// Opens another connection to the (already migrated) database at `path` that cannot write
+    /// (`query_only`): the reports read on their own (`reports::reader`).
+    pub fn open_read_only(path: &Path) -> Result<Self, DbError> {
+        let conn = open_connection(path)?;
+        conn.pragma_update(None, "query_only", true)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+            path: path.to_owned(),
+        })
+    }
+
     /// Path of the database file.
     pub fn path(&self) -> &Path {
         &self.path

@@ -26,10 +26,10 @@ use std::{
 };
 
 use nimo_shared::FiscalYear;
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::TransactionBehavior;
 
 use super::{REPORTS, ReportTable};
-use crate::db::{DbError, open_connection};
+use crate::{Db, db::DbError};
 
 /// How fresh a read's table must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,9 +56,9 @@ type Slot = Arc<tokio::sync::Mutex<Option<Kept>>>;
 #[derive(Clone, Debug)]
 pub struct ReportReader {
     /// Where reports are computed.
-    reports: Arc<Mutex<Connection>>,
+    reports: Db,
     /// Where `data_version` is read, so asking for it never waits for a computation.
-    versions: Arc<Mutex<Connection>>,
+    versions: Db,
     slots: Arc<Mutex<HashMap<(&'static str, FiscalYear), Slot>>>,
     computed: Arc<AtomicU64>,
 }
@@ -66,14 +66,9 @@ pub struct ReportReader {
 impl ReportReader {
     /// Opens the reader's two connections to the (already migrated) database at `path`.
     pub fn open(path: &Path) -> Result<Self, DbError> {
-        let read_only = || -> Result<Connection, DbError> {
-            let conn = open_connection(path)?;
-            conn.pragma_update(None, "query_only", true)?;
-            Ok(conn)
-        };
         Ok(Self {
-            reports: Arc::new(Mutex::new(read_only()?)),
-            versions: Arc::new(Mutex::new(read_only()?)),
+            reports: Db::open_read_only(path)?,
+            versions: Db::open_read_only(path)?,
             slots: Arc::default(),
             computed: Arc::default(),
         })
@@ -111,13 +106,14 @@ impl ReportReader {
         let version = self.data_version().await?;
         let build = report.build;
         let table = Arc::new(
-            blocking(&self.reports, move |conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-                let table = build(&tx, year)?;
-                tx.finish()?;
-                Ok(table)
-            })
-            .await?,
+            self.reports
+                .call(move |conn| -> Result<_, DbError> {
+                    let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+                    let table = build(&tx, year)?;
+                    tx.finish()?;
+                    Ok(table)
+                })
+                .await?,
         );
         self.computed.fetch_add(1, Ordering::Relaxed);
         *kept = Some(Kept {
@@ -133,28 +129,14 @@ impl ReportReader {
     }
 
     async fn data_version(&self) -> Result<u64, DbError> {
-        blocking(&self.versions, |conn| {
-            Ok(conn.pragma_query_value(None, "data_version", |row| row.get::<_, i64>(0))?)
-        })
-        .await
-        // SQLite counts up from 1.
-        .map(|version| u64::try_from(version).unwrap_or(0))
+        self.versions
+            .call(|conn| -> Result<_, DbError> {
+                Ok(conn.pragma_query_value(None, "data_version", |row| row.get::<_, i64>(0))?)
+            })
+            .await
+            // SQLite counts up from 1.
+            .map(|version| u64::try_from(version).unwrap_or(0))
     }
-}
-
-/// Runs `f` with `conn` on the blocking pool.
-async fn blocking<T: Send + 'static>(
-    conn: &Arc<Mutex<Connection>>,
-    f: impl FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
-) -> Result<T, DbError> {
-    let conn = Arc::clone(conn);
-    tokio::task::spawn_blocking(move || {
-        // A panic while holding the lock poisons it; a read-only connection is still sound.
-        let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        f(&mut conn)
-    })
-    .await
-    .map_err(DbError::Task)?
 }
 
 #[cfg(test)]
@@ -203,6 +185,14 @@ mod tests {
         .expect("a target is set");
     }
 
+    async fn read(reader: &ReportReader, name: &str, year: FiscalYear) -> Arc<ReportTable> {
+        reader
+            .read(name, year, Freshness::AsOfArrival)
+            .await
+            .expect("read")
+            .expect("a report")
+    }
+
     fn target_cell(table: &ReportTable) -> String {
         format!("{:?}", table.rows)
     }
@@ -210,27 +200,13 @@ mod tests {
     #[tokio::test]
     async fn a_report_is_computed_once_while_nothing_is_committed() {
         let (_dir, _db, reader) = opened().await;
-        let first = reader
-            .read("supporters", year(6), Freshness::AsOfArrival)
-            .await
-            .expect("read")
-            .expect("a report");
-        let second = reader
-            .read("supporters", year(6), Freshness::AsOfArrival)
-            .await
-            .expect("read")
-            .expect("a report");
+        let first = read(&reader, "supporters", year(6)).await;
+        let second = read(&reader, "supporters", year(6)).await;
         assert_eq!(reader.computed(), 1);
         assert_eq!(first, second);
         // Another year, another report: their own tables.
-        reader
-            .read("supporters", year(5), Freshness::AsOfArrival)
-            .await
-            .expect("read");
-        reader
-            .read("trainings", year(6), Freshness::AsOfArrival)
-            .await
-            .expect("read");
+        read(&reader, "supporters", year(5)).await;
+        read(&reader, "trainings", year(6)).await;
         assert_eq!(reader.computed(), 3);
     }
 
@@ -238,19 +214,11 @@ mod tests {
     async fn a_commit_on_the_servers_connection_makes_the_next_read_compute_again() {
         let (_dir, db, reader) = opened().await;
         set_target(&db, 1_000).await;
-        let before = reader
-            .read("progress", year(6), Freshness::AsOfArrival)
-            .await
-            .expect("read")
-            .expect("a report");
+        let before = read(&reader, "progress", year(6)).await;
         assert!(target_cell(&before).contains("1000"), "{before:?}");
 
         set_target(&db, 2_345).await;
-        let after = reader
-            .read("progress", year(6), Freshness::AsOfArrival)
-            .await
-            .expect("read")
-            .expect("a report");
+        let after = read(&reader, "progress", year(6)).await;
         assert_eq!(reader.computed(), 2);
         assert!(target_cell(&after).contains("2345"), "{after:?}");
     }
@@ -261,13 +229,7 @@ mod tests {
         let reads: Vec<_> = (0..8)
             .map(|_| {
                 let reader = reader.clone();
-                tokio::spawn(async move {
-                    reader
-                        .read("supporters", year(6), Freshness::AsOfArrival)
-                        .await
-                        .expect("read")
-                        .expect("a report")
-                })
+                tokio::spawn(async move { read(&reader, "supporters", year(6)).await })
             })
             .collect();
         let mut tables = Vec::new();
@@ -300,10 +262,10 @@ mod tests {
     #[tokio::test]
     async fn the_reader_cannot_write() {
         let (_dir, _db, reader) = opened().await;
-        let refused = blocking(&reader.reports, |conn| {
-            Ok(conn.execute("DELETE FROM targets", [])?)
-        })
-        .await;
+        let refused = reader
+            .reports
+            .call(|conn| -> Result<_, DbError> { Ok(conn.execute("DELETE FROM targets", [])?) })
+            .await;
         assert!(refused.is_err(), "query_only refuses writes");
     }
 }

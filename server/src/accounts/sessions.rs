@@ -130,7 +130,7 @@ impl Session {
 
     /// The live session for `token`: not ended, not expired, its device not revoked and its user
     /// not disabled. Marks the session and device as seen, at most once per
-    /// [`LAST_SEEN_STEP_MS`].
+    /// `LAST_SEEN_STEP_MS`.
     pub fn find(conn: &Connection, token: &SessionToken) -> Result<Option<Session>, AccountsError> {
         let now = now_ms();
         let found: Option<(String, String, i64, i64, i64)> = conn

@@ -13,6 +13,8 @@ pub struct Sample {
     pub rss_mb: f64,
     /// User + system CPU seconds so far.
     pub cpu_s: f64,
+    /// CPU seconds of its children that have exited and been waited for.
+    pub children_cpu_s: f64,
 }
 
 /// Kernel clock ticks per second for `/proc/<pid>/stat` (USER_HZ, 100 on every Linux ABI the
@@ -40,6 +42,8 @@ pub fn sample(pid: u32) -> Sample {
         rss_mb: kib("VmRSS:") / 1024.0,
         // utime and stime are fields 14 and 15 of stat: 11 and 12 after the name.
         cpu_s: (ticks(11) + ticks(12)) / CLOCK_TICKS,
+        // cutime and cstime: fields 16 and 17.
+        children_cpu_s: (ticks(13) + ticks(14)) / CLOCK_TICKS,
     }
 }
 

@@ -42,6 +42,7 @@ pub async fn compare(ctx: &Ctx) -> String {
             "connections",
             "ready_s",
             "verify_s",
+            "verify_cpu_s",
         ],
     )
 }
@@ -138,6 +139,8 @@ async fn one(ctx: &Ctx, side: Side, k: usize, prepared: &Prepared) -> anyhow::Re
     .await;
     let after = live.server.sample();
     let verifying = std::time::Instant::now();
+    // The verifier's CPU: it is the only child that exits during verification.
+    let waited_before = super::procstat::sample(std::process::id()).children_cpu_s;
     let verify = node::run(
         ctx.clients()?,
         "clients/verify.mjs",
@@ -153,6 +156,7 @@ async fn one(ctx: &Ctx, side: Side, k: usize, prepared: &Prepared) -> anyhow::Re
     )
     .await;
     let verify_s = verifying.elapsed().as_secs_f64();
+    let verify_cpu_s = super::procstat::sample(std::process::id()).children_cpu_s - waited_before;
     live.server.stop().await?;
     let result = result?;
     let verify = verify?;
@@ -168,6 +172,7 @@ async fn one(ctx: &Ctx, side: Side, k: usize, prepared: &Prepared) -> anyhow::Re
     run.set("other_busy_pct", busy);
     run.set("ready_s", ready_s);
     run.set("verify_s", verify_s);
+    run.set("verify_cpu_s", verify_cpu_s);
     let docs = ctx.sizes.w2_devices * ctx.sizes.w2_docs;
     run.ok = result["ok"].as_bool() == Some(true)
         && verify["ok"].as_bool() == Some(true)

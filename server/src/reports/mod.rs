@@ -119,18 +119,6 @@ pub const REPORTS: &[ReportKind] = &[
     },
 ];
 
-/// Computes report `name` for `year`; `None` for an unknown name.
-pub fn compute(
-    conn: &Connection,
-    name: &str,
-    year: FiscalYear,
-) -> Option<rusqlite::Result<ReportTable>> {
-    REPORTS
-        .iter()
-        .find(|report| report.name == name)
-        .map(|report| (report.build)(conn, year))
-}
-
 /// The fiscal year of today in Japan.
 pub fn current_fiscal_year() -> FiscalYear {
     const JST_OFFSET_MS: i64 = 9 * 60 * 60 * 1000;

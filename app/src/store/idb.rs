@@ -112,25 +112,13 @@ pub async fn request_done(request: &IdbRequest) -> Result<JsValue, IdbError> {
     Ok(request.result()?)
 }
 
-/// Commits a transaction whose requests are all issued and waits for its `complete` (with strict
-/// durability: flushed to disk). Called with no further request to make.
-///
-/// `commit()` lets the browser write at once instead of after this page has handled each
-/// request's `success` event: a tap's re-render on the same thread would otherwise hold the
-/// commit back (BENCH-RESULTS.md, session 6). A browser without it commits on its own.
+/// Waits for a transaction's `complete` (with strict durability: flushed to disk).
 pub async fn transaction_done(tx: &IdbTransaction) -> Result<(), IdbError> {
     let promise = Promise::new(&mut |resolve: Function, reject: Function| {
         tx.set_oncomplete(Some(&resolve));
         tx.set_onerror(Some(&reject));
         tx.set_onabort(Some(&reject));
     });
-    if let Ok(commit) = Reflect::get(tx, &JsValue::from_str("commit"))
-        && let Some(commit) = commit.dyn_ref::<Function>()
-    {
-        // A failure here (the transaction already finishing) leaves `complete` or `abort` to
-        // answer.
-        let _ = commit.call0(tx);
-    }
     JsFuture::from(promise).await?;
     Ok(())
 }

@@ -146,11 +146,17 @@ mod tests {
         data
     }
 
-    #[test]
-    fn a_real_sync_message_passes() {
+    /// A document of one change.
+    fn titled_document() -> Automerge {
         let mut doc = Automerge::new();
         doc.transact(|tx| tx.put(automerge::ROOT, "title", "研修").map(|_| ()))
             .expect("a put commits");
+        doc
+    }
+
+    #[test]
+    fn a_real_sync_message_passes() {
+        let doc = titled_document();
         let message = doc
             .generate_sync_message(&mut sync::State::new())
             .expect("something to send");
@@ -159,9 +165,7 @@ mod tests {
 
     #[test]
     fn a_message_carrying_a_whole_saved_document_passes() {
-        let mut doc = Automerge::new();
-        doc.transact(|tx| tx.put(automerge::ROOT, "title", "研修").map(|_| ()))
-            .expect("a put commits");
+        let doc = titled_document();
         let message = sync::Message {
             heads: doc.get_heads(),
             need: Vec::new(),
@@ -175,9 +179,7 @@ mod tests {
 
     #[test]
     fn a_change_whose_operations_do_not_decode_is_left_to_automerges_error() {
-        let mut doc = Automerge::new();
-        doc.transact(|tx| tx.put(automerge::ROOT, "title", "研修").map(|_| ()))
-            .expect("a put commits");
+        let doc = titled_document();
         let mut change = doc.get_changes(&[])[0].raw_bytes().to_vec();
         let last = change.len() - 1;
         change[last] ^= 0xff;

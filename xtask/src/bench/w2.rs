@@ -9,10 +9,14 @@ use super::{Ctx, Side, each_side, node, num, servers::copy_tree, stats};
 
 /// Runs W2 on both sides and returns its line.
 pub async fn compare(ctx: &Ctx) -> String {
-    let mut prepared = Vec::new();
-    for side in ctx.sides() {
-        prepared.push((side, prepare(ctx, side).await));
-    }
+    // Preparing is not timed, and the two sides share nothing (the reference does not go
+    // through the ticket proxy), so both prepare at once: a minute less per bench.
+    let prepared = futures::future::join_all(
+        ctx.sides()
+            .into_iter()
+            .map(|side| async move { (side, prepare(ctx, side).await) }),
+    )
+    .await;
     let comparison = each_side(ctx, |side, k| {
         let prep = prepared.iter().find(|(s, _)| *s == side).map(|(_, p)| p);
         async move {

@@ -26,10 +26,17 @@ pub struct NimoSeed {
 
 /// Runs W3 on both sides; returns its line and nimo's seed.
 pub async fn compare(ctx: &Ctx) -> (Vec<String>, Option<NimoSeed>) {
+    // Seeding is not timed and the sides share nothing, so both seed at once; each side's
+    // seeding time is then measured beside the other's.
+    let seeded_sides = futures::future::join_all(
+        ctx.sides()
+            .into_iter()
+            .map(|side| async move { (side, seed(ctx, side).await) }),
+    )
+    .await;
     let mut seeds = Vec::new();
     let mut seed_line = String::new();
-    for side in ctx.sides() {
-        let seeded = seed(ctx, side).await;
+    for (side, seeded) in seeded_sides {
         match &seeded {
             Ok((_, secs)) => seed_line.push_str(&format!(" {side} seeded in {secs:.1} s;")),
             Err(error) => seed_line.push_str(&format!(" {side} seeding failed: {error:#};")),

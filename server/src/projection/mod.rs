@@ -2,8 +2,9 @@
 //! recorded in the registry, and its content hydrated (with `nimo_shared`'s schema) into the
 //! report tables, all in one transaction. The tables are derived and [`rebuild`] recreates them.
 //!
-//! Changes arrive as document ids from the chunk store. Bursts are coalesced: while one batch is
-//! projected, further writes to the same documents collapse into one more pass. A pass that
+//! Changes arrive as document ids from the chunk store. Bursts are coalesced: the writes of
+//! [`COALESCE_WINDOW`] after the first one, and those that arrive while a batch is projected,
+//! collapse into one pass per document. A pass that
 //! finds the heads it projected last (`projected_heads`, migration 008: a compaction, or a
 //! write of chunks whose changes were already on disk) writes nothing, so it costs a load but no
 //! transaction and no fsync.
@@ -58,6 +59,10 @@ pub fn spawn(
         // Failed passes of each document in a row; a success forgets it.
         let mut failures: HashMap<String, u32> = HashMap::new();
         while let Some(first) = receiver.recv().await {
+            // A document written many times in a burst (a device pushing one change per
+            // message) needs one pass over its latest state, not one per change: each pass
+            // loads the whole document from SQLite and commits (an fsync).
+            tokio::time::sleep(COALESCE_WINDOW).await;
             let mut batch = BTreeSet::from([first]);
             while let Ok(more) = receiver.try_recv() {
                 batch.insert(more);
@@ -96,6 +101,11 @@ pub fn spawn(
     });
     sender
 }
+
+/// How long the projection lets writes gather after the first one before it passes over them:
+/// report rows and manifest heads trail the chunks by about this much. The confirm endpoint
+/// reads the chunks, not the projection, so what a device is told is durable does not wait.
+const COALESCE_WINDOW: Duration = Duration::from_millis(50);
 
 /// How long to wait before projecting a document again after its `failures`-th failure in a
 /// row; `None` once it has failed [`PROJECTION_ATTEMPTS`] times.
@@ -480,6 +490,49 @@ mod tests {
         scribble().await.expect("scribble");
         assert_eq!(rebuild(&db, &store).await.expect("rebuild"), 1);
         assert_eq!(capacity(&db).await, Some(40));
+    }
+
+    /// A burst of writes to one document, each told to the running projection as samod's
+    /// storage tells it: however the passes are coalesced, the rows end up projected from the
+    /// last write, and the recorded heads are the stored ones.
+    #[tokio::test]
+    async fn a_burst_of_writes_is_projected_up_to_its_last_write() {
+        let (_dir, db, store) = with_session_registered().await;
+        store.notify_writes_to(spawn(
+            db.clone(),
+            store.clone(),
+            AccessNotifier::default(),
+            u64::MAX,
+        ));
+        let mut document = session();
+        let mut heads = Vec::new();
+        for capacity in 41..=70_u64 {
+            document
+                .transact(|tx| tx.put(ROOT, "capacity", capacity))
+                .expect("change");
+            let key = samod::storage::StorageKey::from_parts([
+                DOC.to_owned(),
+                "incremental".to_owned(),
+                format!("c{capacity}"),
+            ])
+            .expect("key");
+            samod::storage::Storage::put(&store, key, document.save_after(&heads)).await;
+            heads = document.get_heads();
+        }
+        let expected: Vec<String> = heads.iter().map(ToString::to_string).collect();
+        let expected = serde_json::to_string(&expected).expect("json");
+        // Waits for the projection, however slow the machine; a lost pass never ends.
+        loop {
+            let projected = db
+                .call(|conn| -> Result<Option<String>, DbError> { Ok(projected_heads(conn, DOC)?) })
+                .await
+                .expect("projected heads");
+            if projected.as_deref() == Some(expected.as_str()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(capacity(&db).await, Some(70));
     }
 
     /// A batch answers for each of its documents, in order, from one transaction.

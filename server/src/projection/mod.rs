@@ -521,17 +521,25 @@ mod tests {
         }
         let expected: Vec<String> = heads.iter().map(ToString::to_string).collect();
         let expected = serde_json::to_string(&expected).expect("json");
-        // Waits for the projection, however slow the machine; a lost pass never ends.
-        loop {
-            let projected = db
-                .call(|conn| -> Result<Option<String>, DbError> { Ok(projected_heads(conn, DOC)?) })
-                .await
-                .expect("projected heads");
-            if projected.as_deref() == Some(expected.as_str()) {
-                break;
+        // Waits for the projection; the bound is a hang guard for a lost pass (a pass takes
+        // milliseconds), not a measure of speed.
+        let caught_up = async {
+            loop {
+                let projected = db
+                    .call(|conn| -> Result<Option<String>, DbError> {
+                        Ok(projected_heads(conn, DOC)?)
+                    })
+                    .await
+                    .expect("projected heads");
+                if projected.as_deref() == Some(expected.as_str()) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        };
+        tokio::time::timeout(Duration::from_secs(120), caught_up)
+            .await
+            .expect("the last write was never projected");
         assert_eq!(capacity(&db).await, Some(70));
     }
 

@@ -4,10 +4,9 @@
 //!
 //! Changes arrive as document ids from the chunk store. Bursts are coalesced: the writes of
 //! `COALESCE_WINDOW` after the first one, and those that arrive while a batch is projected,
-//! collapse into one pass per document. A pass that
-//! finds the heads it projected last (`projected_heads`, migration 008: a compaction, or a
-//! write of chunks whose changes were already on disk) writes nothing, so it costs a load but no
-//! transaction and no fsync.
+//! collapse into one pass per document. A pass that finds the heads it projected last
+//! (`projected_heads`, migration 008: a compaction, or a write of chunks whose changes were
+//! already on disk) writes nothing, so it costs a load but no transaction and no fsync.
 
 mod tables;
 

@@ -62,7 +62,7 @@ pub struct BenchArgs {
     #[arg(long)]
     release: bool,
     /// W3's read cap in seconds for the reference (BENCH.md's is 120 s; its rate is what is
-    /// compared — repo2 reads ~1,300 documents in 20 s — and 3 × 120 s would not fit the
+    /// compared — repo2 reads ~1,800 documents in 20 s — and 3 × 120 s would not fit the
     /// 15-minute budget).
     #[arg(long)]
     w3_reference_deadline: Option<u64>,

@@ -10,7 +10,8 @@ use super::{Ctx, Side, each_side, node, num, servers::copy_tree, stats};
 /// Runs W2 on both sides and returns its line.
 pub async fn compare(ctx: &Ctx) -> String {
     // Preparing is not timed, and the two sides share nothing (the reference does not go
-    // through the ticket proxy), so both prepare at once: a minute less per bench.
+    // through the ticket proxy), so both prepare at once (on two cores they overlap only
+    // partly: both are CPU-bound).
     let prepared = futures::future::join_all(
         ctx.sides()
             .into_iter()

@@ -39,8 +39,10 @@ pub struct Config {
     /// keeps a sync state for each such pair, so each shard holds a K-th of the documents and
     /// only the connections that use them. 64 by default: W2 (50 devices × 20 documents) took
     /// 8.6 s and 168 MB with 64 against 12.6 s and 342 MB with 16 (BENCH-RESULTS.md, session
-    /// 5). Changing it between starts is safe: a document moves to another shard, which loads
-    /// it from storage.
+    /// 5). 256 took ~20% less server CPU in W2 but more than doubled the memory of 1,000 open
+    /// connections (1,428 MB against 642 MB, session 8), because every device connection opens
+    /// a virtual connection to every shard. Changing it between starts is safe: a document
+    /// moves to another shard, which loads it from storage.
     pub sync_shards: usize,
     /// Per-connection limits on sync frames (built in; not read from the file or environment,
     /// tests lower them).

@@ -6,7 +6,9 @@
 //     to the server and waits until the server confirms its heads are stored. Prints
 //     {"id": …, "heads": [hex…]}.
 //   node automerge-repo-peer.mjs fetch <server> <bearer-token> <document-id>
-//     Fetches the document through the server and prints {"heads": [hex…], "save": base64}.
+//     Fetches the document through the server and prints {"heads": [hex…], "save": base64,
+//     "received": [{"heads": [hex…], "changes": n}…]}: every sync message the server sent about
+//     it, up to its heads-only follow-up (or for 3 s after the document arrived, if none came).
 //
 // Every failure exits non-zero with a message on stderr.
 import * as A from "@automerge/automerge";
@@ -98,13 +100,31 @@ async function fetchDocument(documentId) {
   // Ask only once the server is a peer: a request made before the handshake finds nobody to ask
   // and reports the document unavailable.
   const connected = new Promise((resolve) => repo.networkSubsystem.once("peer", resolve));
+  const received = [];
+  let followedUp = () => {};
+  adapter.on("message", (message) => {
+    if (message.type !== "sync" || message.documentId !== documentId) return;
+    const sync = A.decodeSyncMessage(message.data);
+    received.push({ heads: sync.heads, changes: sync.changes.length });
+    if (sync.changes.length === 0) followedUp();
+  });
   repo.networkSubsystem.addNetworkAdapter(adapter);
   await connected;
   const handle = await repo.find(`automerge:${documentId}`);
   const doc = handle.doc();
+  const heads = A.getHeads(doc);
+  const settled = (last) =>
+    last && last.changes === 0 && JSON.stringify(last.heads) === JSON.stringify(heads);
+  if (!settled(received.at(-1))) {
+    await new Promise((resolve) => {
+      followedUp = () => settled(received.at(-1)) && resolve();
+      setTimeout(resolve, 3_000);
+    });
+  }
   console.log(JSON.stringify({
-    heads: A.getHeads(doc),
+    heads,
     save: Buffer.from(A.save(doc)).toString("base64"),
+    received,
   }));
   await repo.shutdown();
 }

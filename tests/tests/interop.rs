@@ -153,6 +153,21 @@ async fn the_javascript_client_reads_a_session_a_rust_peer_wrote() -> anyhow::Re
     };
     let read_back = |fetched: serde_json::Value| -> anyhow::Result<TrainingSession> {
         assert_eq!(fetched["heads"], serde_json::json!(heads));
+        // The document came with changes, and the server then said its heads once more with
+        // none (`nimo_server::sync::follow_up`), as the JavaScript reference server does:
+        // without it the JavaScript client keeps the fetch's patch and slows as it fetches more.
+        let received = fetched["received"]
+            .as_array()
+            .expect("the messages received");
+        assert!(
+            received.iter().any(|m| m["changes"].as_u64() > Some(0)),
+            "the document arrived: {received:?}"
+        );
+        assert_eq!(
+            received.last(),
+            Some(&serde_json::json!({ "heads": heads, "changes": 0 })),
+            "the heads-only follow-up came last: {received:?}"
+        );
         let bytes = base64_decode(fetched["save"].as_str().expect("saved bytes"))?;
         Ok(doc::hydrate(&Automerge::load(&bytes)?)?)
     };

@@ -4,6 +4,7 @@
 pub mod access_notifier;
 pub mod api;
 pub mod cold_read;
+pub mod follow_up;
 pub mod frame_guard;
 pub mod mux;
 pub mod policy;

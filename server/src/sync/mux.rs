@@ -10,7 +10,9 @@
 //! the other shards nothing. Everything the shards send goes to the one socket, except that the
 //! device sees a single `peer` reply: each shard answers the `join` it hears, the first answer
 //! is forwarded and the others, which must be identical, are dropped. Requests for documents
-//! no shard has loaded are answered beside the shards ([`super::cold_read`]).
+//! no shard has loaded are answered beside the shards ([`super::cold_read`]). A fetched
+//! document the device acknowledges gets one heads-only message more ([`super::follow_up`]),
+//! written beside the shards' replies.
 //!
 //! The device connection ends as a whole: when the socket ends or fails, or the session is
 //! revoked, every virtual connection ends; when any shard closes its virtual connection (samod
@@ -29,6 +31,7 @@ use nimo_shared::sync::{DocumentId, Message, PeerId};
 use samod::{AcceptorEvent, AcceptorHandle};
 
 use super::cold_read::{ColdConnection, ColdReads, Decision};
+use super::follow_up::FollowUps;
 use super::shards::shard_of;
 
 /// How many frames wait for one shard in each direction before the other side waits: enough
@@ -236,11 +239,29 @@ where
         .map(|replies| replies.boxed())
         .collect();
     replies.push(cold_answers.map(move |reply| (shards, reply)).boxed());
+    // The follow-ups come from the reading side and are written like a shard's replies.
+    let (follow_up_frames, follow_ups_out) = mpsc::channel(SHARD_QUEUE);
+    replies.push(follow_ups_out.map(move |frame| (shards + 1, frame)).boxed());
+    let follow_ups = std::sync::Mutex::new(FollowUps::default());
     let mut handshake = false;
     let ended = {
         let links = ShardLinks::new(&mut to_shards);
-        let reading = forward_frames(frames, replays, links, cold.as_ref()).fuse();
-        let writing = write_replies(select_all(replies), socket, shards, &mut handshake).fuse();
+        let reading = forward_frames(
+            frames,
+            replays,
+            links,
+            cold.as_ref(),
+            (&follow_ups, follow_up_frames),
+        )
+        .fuse();
+        let writing = write_replies(
+            select_all(replies),
+            socket,
+            shards,
+            &follow_ups,
+            &mut handshake,
+        )
+        .fuse();
         futures::pin_mut!(reading, writing);
         futures::select! {
             ended = reading => ended,
@@ -334,12 +355,14 @@ impl<'a> ShardLinks<'a> {
 /// Routes the device's frames to the shards until they stop; with `cold`, a request for a
 /// cold document is read without its shard, an acknowledgement of such a read is held, and
 /// what the cold reads hand back (`replays`) is routed like the device's own frames
-/// ([`super::cold_read`]).
+/// ([`super::cold_read`]). The device's own frames (not the replayed ones, which it sent
+/// before) are shown to the follow-ups, whose frames go out on the sender beside them.
 async fn forward_frames<Frames, FrameError>(
     mut frames: Frames,
     mut replays: mpsc::Receiver<Vec<u8>>,
     mut links: ShardLinks<'_>,
     cold: Option<&ColdConnection>,
+    (follow_ups, mut follow_up_frames): (&std::sync::Mutex<FollowUps>, mpsc::Sender<Vec<u8>>),
 ) -> Ended
 where
     Frames: Stream<Item = Result<Incoming, FrameError>> + Unpin,
@@ -348,7 +371,16 @@ where
     loop {
         let frame = tokio::select! {
             frame = frames.next() => match frame {
-                Some(Ok(frame)) => frame,
+                Some(Ok(frame)) => {
+                    let follow_up = frame.message.as_ref().and_then(|message| {
+                        lock(follow_ups).from_device(message)
+                    });
+                    if let Some(follow_up) = follow_up {
+                        // Only fails when the writing side has ended, which ends this too.
+                        let _ = follow_up_frames.send(follow_up).await;
+                    }
+                    frame
+                }
                 Some(Err(error)) => return Ended::Socket(error.to_string()),
                 None => return Ended::Socket("closed".to_owned()),
             },
@@ -379,11 +411,12 @@ where
 }
 
 /// Writes the shards' replies to the socket, forwarding the first `peer` reply and dropping
-/// the other shards' (identical) ones.
+/// the other shards' (identical) ones, and showing each to the follow-ups before it goes.
 async fn write_replies<Replies, Socket>(
     mut replies: Replies,
     mut socket: Socket,
     shards: usize,
+    follow_ups: &std::sync::Mutex<FollowUps>,
     handshake: &mut bool,
 ) -> Ended
 where
@@ -393,8 +426,8 @@ where
 {
     // samod's acceptor answers the join before anything else; until a shard has, its frames
     // are decoded to find its `peer`.
-    // The cold reads' channel comes last and never sends a `peer`.
-    let mut answered = vec![false; shards + 1];
+    // The cold reads' and the follow-ups' channels come last and never send a `peer`.
+    let mut answered = vec![false; shards + 2];
     let mut first_peer: Option<Message> = None;
     while let Some((shard, reply)) = replies.next().await {
         if !answered[shard]
@@ -408,6 +441,7 @@ where
             }
             *handshake = true;
         }
+        lock(follow_ups).to_device(&reply);
         if let Err(error) = socket.send(reply).await {
             return Ended::Write(error.to_string());
         }
@@ -416,6 +450,14 @@ where
         shard: 0,
         reason: "every shard stopped writing".to_owned(),
     }
+}
+
+/// The follow-ups' lock: held for one frame's bookkeeping, never across a wait, and every
+/// critical section leaves it consistent, so a panic elsewhere poisons nothing that matters.
+fn lock(follow_ups: &std::sync::Mutex<FollowUps>) -> std::sync::MutexGuard<'_, FollowUps> {
+    follow_ups
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -3,7 +3,10 @@
 //! in hexane's bundle decoder); a bloom filter without bits
 //! (fuzz/regressions/sync_message/bloom-zero-bits) panics the next `generate_sync_message`
 //! (division by zero); a 51-byte bundle (fuzz/regressions/document_load/bundle-huge-run) asks
-//! it for 16 GiB; a compressed change of 65 MiB of zeros is a deflate bomb of about 64 KiB. Sent
+//! it for 16 GiB; a compressed change of 65 MiB of zeros is a deflate bomb of about 64 KiB; a
+//! change that names an actor the document never saw (as
+//! fuzz/regressions/document_load/unknown-actor does) panics applying it (an `unwrap` in
+//! `import_ops`), so only the document it is sent for can tell it apart. Sent
 //! by an authenticated client on the sync socket, none may take the server down: the sender's
 //! connection is closed, other peers keep syncing, the document it named keeps syncing, and the
 //! server answers.
@@ -55,6 +58,24 @@ fn deflate_bomb() -> anyhow::Result<Vec<u8>> {
     Ok(chunk)
 }
 
+/// A new writer's first change to `doc`, forged so that its operation overwrites one of an actor
+/// `doc` never saw. Its dependencies are `doc`'s heads, so automerge applies it at once.
+fn change_naming_a_stranger(doc: &automerge::Automerge) -> automerge::Change {
+    let mut writer = doc.fork();
+    let mut tx = writer.transaction();
+    tx.put(automerge::ROOT, "title", "偽").expect("local edit");
+    tx.commit();
+    let honest = writer.get_last_local_change().expect("a change");
+    let mut forged = automerge::ExpandedChange::from(&honest);
+    forged.operations[0].pred = vec![automerge::legacy::OpId(
+        1,
+        automerge::ActorId::from(b"stranger".as_slice()),
+    )]
+    .into();
+    forged.hash = None;
+    automerge::Change::from(forged)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_sync_messages_close_their_connection_and_harm_nobody_else() -> anyhow::Result<()> {
     let server = TestServer::start().await?;
@@ -73,6 +94,11 @@ async fn hostile_sync_messages_close_their_connection_and_harm_nobody_else() -> 
         regression("sync_message/bloom-zero-bits")?,
         sync_message_carrying(&regression("document_load/bundle-huge-run")?),
         sync_message_carrying(&deflate_bomb()?),
+        sync_message_carrying(
+            handle
+                .with_document(|doc| change_naming_a_stranger(doc))
+                .raw_bytes(),
+        ),
     ];
     for (round, hostile) in hostile.into_iter().enumerate() {
         anyhow::ensure!(

@@ -31,7 +31,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use automerge::sync::{self, ChunkList, SyncDoc as _};
 use automerge::transaction::Transactable as _;
-use automerge::{Automerge, LoadOptions, OnPartialLoad, VerificationMode};
+use automerge::{Automerge, Change, LoadOptions, OnPartialLoad, VerificationMode};
 use nimo_shared::sync::chunk_bounds::{self, ChunkType};
 use nimo_shared::sync::{BloomRefused, ChunkBounds, ChunkRefused, Message};
 
@@ -48,24 +48,30 @@ pub enum FrameRejected {
     /// divide by zero ([`nimo_shared::sync::bloom_guard`]).
     #[error("answering its automerge sync message would cost too much: {0}")]
     HostileFilter(#[from] BloomRefused),
+    /// Applying its changes would make automerge look up an actor the document does not know
+    /// ([`super::actor_guard`]).
+    #[error("its changes name an actor the document does not know: {0}")]
+    UnknownActor(#[from] super::actor_guard::UnknownActor),
 }
 
 /// Accepts every frame except a `sync` or `request` whose automerge sync message costs too
 /// much to decode or panics automerge when received.
 pub fn check(frame: &[u8]) -> Result<(), FrameRejected> {
-    check_message(Message::decode(frame).ok().as_ref())
+    check_message(Message::decode(frame).ok().as_ref()).map(drop)
 }
 
-/// [`check`] for a frame already decoded (`None`: it does not decode).
-pub fn check_message(message: Option<&Message>) -> Result<(), FrameRejected> {
+/// [`check`] for a frame already decoded (`None`: it does not decode). Returns the changes the
+/// message carries, decoded (those of a saved document in it included), for
+/// [`super::actor_guard`], which needs the document they are for.
+pub fn check_message(message: Option<&Message>) -> Result<Vec<Change>, FrameRejected> {
     let data = match message {
         Some(Message::Sync { data, .. } | Message::Request { data, .. }) => data,
-        _ => return Ok(()),
+        _ => return Ok(Vec::new()),
     };
     let decoded =
         catch_unwind(|| sync::Message::decode(data)).map_err(|_| FrameRejected::Panics)?;
     let Ok(message) = decoded else {
-        return Ok(());
+        return Ok(Vec::new());
     };
     // automerge loads the chunks of a message as one input (they are concatenated).
     let changes: Vec<u8> = message.changes.iter().flatten().copied().collect();
@@ -74,9 +80,10 @@ pub fn check_message(message: Option<&Message>) -> Result<(), FrameRejected> {
     nimo_shared::sync::bloom_guard::check(&message)?;
     let (chunks, rest) = chunk_bounds::split(&changes);
     let received = catch_unwind(AssertUnwindSafe(|| {
-        for (kind, chunk) in &chunks {
-            decode(*kind, chunk);
-        }
+        let changes: Vec<Change> = chunks
+            .iter()
+            .flat_map(|(kind, chunk)| decode(*kind, chunk))
+            .collect();
         if !rest.is_empty() {
             // What automerge makes of bytes that are not a whole chunk of a type it knows.
             let _ = automerge::Change::try_from(rest);
@@ -91,29 +98,31 @@ pub fn check_message(message: Option<&Message>) -> Result<(), FrameRejected> {
         let _ = doc.generate_sync_message(&mut state);
         let _ = doc.receive_sync_message(&mut state, message);
         let _ = doc.generate_sync_message(&mut state);
+        changes
     }));
     received.map_err(|_| FrameRejected::Panics)
 }
 
-/// Decodes one received chunk as receiving it would, every operation included; the outcome is
-/// automerge's to report (a panic is what the caller watches for).
-fn decode(kind: ChunkType, chunk: &[u8]) {
+/// Decodes one received chunk as receiving it would, every operation included, into its
+/// changes (none if automerge refuses it: the refusal is automerge's to report, a panic is
+/// what the caller watches for).
+fn decode(kind: ChunkType, chunk: &[u8]) -> Vec<Change> {
     match kind {
         // Decoding a saved document is reconstructing it: its columns hold the operations, and
         // the changes are rebuilt from them.
-        ChunkType::Document => {
-            let _ = Automerge::load_with_options(
-                chunk,
-                LoadOptions::new()
-                    .on_partial_load(OnPartialLoad::Error)
-                    .verification_mode(VerificationMode::Check),
-            );
-        }
+        ChunkType::Document => Automerge::load_with_options(
+            chunk,
+            LoadOptions::new()
+                .on_partial_load(OnPartialLoad::Error)
+                .verification_mode(VerificationMode::Check),
+        )
+        .map(|doc| doc.get_changes(&[]))
+        .unwrap_or_default(),
         // Changes (bundles were refused by the bounds; a type automerge does not know ends the
         // split).
-        _ => {
-            let _ = automerge::Change::try_from(chunk);
-        }
+        _ => Change::try_from(chunk)
+            .map(|change| vec![change])
+            .unwrap_or_default(),
     }
 }
 

@@ -2,6 +2,7 @@
 //! share policy backed by the registry, and the REST calls around it.
 
 pub mod access_notifier;
+pub mod actor_guard;
 pub mod api;
 pub mod cold_read;
 pub mod follow_up;

@@ -15,6 +15,7 @@ use axum::{
     response::Response,
 };
 use futures::{SinkExt as _, StreamExt as _};
+use nimo_shared::sync::Message as NimoMessage;
 use serde::Deserialize;
 
 use super::mux::{Ended, Incoming, Outcome};
@@ -57,6 +58,7 @@ fn device_side(
     limit: RateLimit,
     closed: impl std::future::Future<Output = ()> + Send + 'static,
     writes: std::sync::Arc<super::write_audit::WriteAudit>,
+    actors: std::sync::Arc<super::actor_guard::ConnectionGuard>,
 ) -> (
     impl futures::Stream<Item = Result<Incoming, FrameError>> + Unpin,
     impl futures::Sink<Vec<u8>, Error = axum::Error> + Unpin,
@@ -67,12 +69,27 @@ fn device_side(
     let frames = stream
         .filter_map(move |message| {
             let writes = writes.clone();
+            let actors = actors.clone();
             async move {
                 match message {
                     Ok(Message::Binary(bytes)) => {
                         let frame = Incoming::decode(bytes.to_vec());
+                        let checked = match (
+                            super::frame_guard::check_message(frame.message.as_ref()),
+                            frame.message.as_ref(),
+                        ) {
+                            (Err(rejected), _) => Err(rejected),
+                            (
+                                Ok(changes),
+                                Some(
+                                    NimoMessage::Sync { document_id, .. }
+                                    | NimoMessage::Request { document_id, .. },
+                                ),
+                            ) => actors.check(*document_id, changes).await.map_err(Into::into),
+                            (Ok(_), _) => Ok(()),
+                        };
                         Some(
-                            super::frame_guard::check_message(frame.message.as_ref())
+                            checked
                                 .map(|()| {
                                     writes.observe(frame.message.as_ref());
                                     frame
@@ -175,7 +192,12 @@ pub async fn upgrade(
                 owner.user_id.clone(),
                 owner.device_id.clone(),
             );
-            let (frames, sink) = device_side(socket, &peer_id, limit, closed, writes);
+            let actors = std::sync::Arc::new(super::actor_guard::ConnectionGuard::new(
+                sync.shards.clone(),
+                sync.cold.clone(),
+                sync.store.clone(),
+            ));
+            let (frames, sink) = device_side(socket, &peer_id, limit, closed, writes, actors);
             let acceptors = sync.shards.acceptors();
             let cold = (sync.cold.clone(), nimo_shared::sync::PeerId::new(&peer_id));
             let outcome = super::mux::serve(

@@ -61,7 +61,11 @@ fn deflate_bomb() -> anyhow::Result<Vec<u8>> {
 /// A new writer's first change to `doc`, forged so that its operation overwrites one of an actor
 /// `doc` never saw. Its dependencies are `doc`'s heads, so automerge applies it at once.
 fn change_naming_a_stranger(doc: &automerge::Automerge) -> automerge::Change {
-    let mut writer = doc.fork();
+    forged_next_change(&mut doc.fork())
+}
+
+/// `writer`'s next change, forged to name an actor no document has seen.
+fn forged_next_change(writer: &mut automerge::Automerge) -> automerge::Change {
     let mut tx = writer.transaction();
     tx.put(automerge::ROOT, "title", "偽").expect("local edit");
     tx.commit();
@@ -131,6 +135,54 @@ async fn hostile_sync_messages_close_their_connection_and_harm_nobody_else() -> 
     );
     let health = reqwest::get(server.url("/healthz")).await?;
     anyhow::ensure!(health.status() == 200, "health: {}", health.status());
+    server.stop().await
+}
+
+/// The forged change sent first, depending on an honest change of the forger's not sent yet:
+/// automerge queues it and would apply it when that change comes, on any connection. The
+/// honest change is refused instead, and the document keeps syncing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_change_that_waits_for_its_dependency_is_caught_when_it_comes()
+-> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let TrainerWithSession {
+        client,
+        handle,
+        doc_id,
+        ..
+    } = server.trainer_with_a_session().await?;
+    let heads: Vec<String> =
+        handle.with_document(|doc| doc.get_heads().iter().map(ToString::to_string).collect());
+    anyhow::ensure!(client.wait_until_stored(&doc_id, &heads).await?);
+    let (bait, forged) = handle.with_document(|doc| {
+        let mut forger = doc.fork();
+        let mut tx = forger.transaction();
+        tx.put(automerge::ROOT, "venue", "公民館")
+            .expect("local edit");
+        tx.commit();
+        let bait = forger.get_last_local_change().expect("a change");
+        (bait, forged_next_change(&mut forger))
+    });
+    anyhow::ensure!(
+        !attack(&client, &doc_id, sync_message_carrying(forged.raw_bytes())).await?,
+        "the forged change alone only waits; its connection stays open"
+    );
+    anyhow::ensure!(
+        attack(&client, &doc_id, sync_message_carrying(bait.raw_bytes())).await?,
+        "the change that would let the forged one be applied was not refused"
+    );
+    handle.with_document(|doc| {
+        let mut tx = doc.transaction();
+        tx.put(automerge::ROOT, "title", "研修(変更後)")
+            .expect("local edit");
+        tx.commit();
+    });
+    let heads: Vec<String> =
+        handle.with_document(|doc| doc.get_heads().iter().map(ToString::to_string).collect());
+    anyhow::ensure!(
+        client.wait_until_stored(&doc_id, &heads).await?,
+        "the document no longer syncs"
+    );
     server.stop().await
 }
 

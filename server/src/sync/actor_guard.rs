@@ -10,37 +10,34 @@
 //! until the server restarts. automerge itself never writes such a change: the actors a change
 //! names are the authors of changes in its causal past.
 //!
-//! So, for a message's changes and a view of the document ([`DocumentView`]): the changes that
-//! would be applied now (their dependencies are in the view, or among the changes applied with
-//! them) may name only actors the view knows or the authors of first changes applied with
-//! them ([`check`]).
+//! So the changes a device sends are checked against the document they are for ([`check`]):
+//! the changes that would be applied now, their dependencies being in a view of the document
+//! ([`DocumentView`]) or among the changes applied with them, may name only actors the view
+//! knows or the authors of first changes applied with them.
+//!
+//! Changes that must wait for their dependencies are where this gets harder: automerge keeps
+//! them in a queue and applies them when the dependencies come, perhaps from another
+//! connection, unseen by the check of that later message. And the view may trail the document:
+//! samod may not have applied a change this connection sent a moment ago. So the check runs
+//! over the incoming changes *and* those let through before that the view does not hold yet
+//! ("pending": still queued, or not applied yet), and [`watch`] keeps those per document. A
+//! waiting change that names an actor no one has introduced is *suspicious*: while a document
+//! has one, every message for it is checked in full, and the message that would let it be
+//! applied is refused (its sender's connection closes; the suspicious change stays in samod's
+//! queue, where it harms no one, until the server restarts).
 //!
 //! What the view must be: causally closed (every change it holds has its dependencies), as a
 //! loaded automerge document is, and no newer than the document the changes will be applied
 //! to (samod's, or the stored one, which trails samod's). Then a change automerge wrote is
-//! never refused: if it is applied in the view, its causal past is in the view and with it
-//! every actor it names. A hostile change is caught when the view already holds its
-//! dependencies. What this cannot catch: a hostile change whose dependencies arrive later
-//! (samod queues it, then applies it when they come, unseen by this check), or one raced
-//! behind a change of the same connection that samod has not applied yet. Those need the
-//! apply path in our hands (fuzz/README.md).
-//!
-//! [`ConnectionGuard`] runs the check for one device connection: the view is samod's document
-//! when a shard holds it, else the stored one (or, for a document never stored, a new one);
-//! actors a document was seen to know are remembered, so a device pushing to its documents
-//! pays for one look per document and actor.
+//! never refused: if it is applied in the check, its causal past is in the view or among the
+//! changes applied with it, and with it every actor it names. A dependency the server lacks
+//! (a bloom filter's false positive made the device leave it out) only makes a change wait.
 
-use std::collections::{BTreeSet, HashSet};
-use std::str::FromStr as _;
-use std::sync::Mutex;
-use std::time::Duration;
+use std::collections::HashSet;
 
 use automerge::{ActorId, Automerge, Change, ChangeHash};
-use nimo_shared::sync::DocumentId;
 
-use super::cold_read::ColdReads;
-use super::shards::Shards;
-use crate::storage::SqliteChunkStore;
+pub mod watch;
 
 /// What [`check`] asks of the document the changes are for.
 pub trait DocumentView {
@@ -76,191 +73,133 @@ impl DocumentView for NewDocument {
     }
 }
 
+/// What [`check`] needs of a change, kept for as long as it may be pending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeFacts {
+    /// The change's hash.
+    pub hash: ChangeHash,
+    /// Its dependencies.
+    pub deps: Vec<ChangeHash>,
+    /// Every actor it names: its author first, then those its operations refer to.
+    pub actors: Vec<ActorId>,
+    /// Its sequence number among its author's changes (1: the author's first).
+    pub seq: u64,
+}
+
+impl From<&Change> for ChangeFacts {
+    fn from(change: &Change) -> Self {
+        Self {
+            hash: change.hash(),
+            deps: change.deps().to_vec(),
+            actors: change.actors().cloned().collect(),
+            seq: change.seq(),
+        }
+    }
+}
+
+impl ChangeFacts {
+    /// The author, if this is the author's first change (it adds the author to the table).
+    fn introduces(&self) -> Option<&ActorId> {
+        (self.seq == 1).then(|| self.actors.first()).flatten()
+    }
+}
+
 /// A change that would be applied names an actor the document does not know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("change {change} names actor {actor}, which the document does not know")]
+#[error(
+    "change {change} names actor {actor}, which the document does not know{}",
+    if *.pending { " (the change was sent before and waited for this message)" } else { "" }
+)]
 pub struct UnknownActor {
     /// The change.
     pub change: ChangeHash,
     /// The actor.
     pub actor: ActorId,
+    /// Whether the change was pending (let through before, waiting for its dependencies), so
+    /// that the message refused is the one that would have let it be applied.
+    pub pending: bool,
 }
 
-/// Every actor `changes` name (authors and the actors their operations refer to).
-pub fn actors_named(changes: &[Change]) -> BTreeSet<ActorId> {
-    changes.iter().flat_map(Change::actors).cloned().collect()
+/// What [`check`] found, for the watch over the document.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Pending changes the view now holds: applied, no longer to be watched.
+    pub settled: Vec<ChangeHash>,
+    /// Changes (pending or incoming) that still wait for a dependency and name an actor that
+    /// neither the view knows nor a first change applied now introduces.
+    pub suspicious: Vec<ChangeHash>,
 }
 
-/// Refuses `changes` if one that would be applied to `doc` now names an actor `doc` does not
-/// know and that no first change applied with it introduces (see the module docs).
-pub fn check(changes: &[Change], doc: &impl DocumentView) -> Result<(), UnknownActor> {
-    // automerge skips the changes it already has.
-    let incoming: Vec<&Change> = changes
+/// Refuses `incoming` if applying it to `doc`, after the `pending` changes let through before,
+/// would apply a change naming an actor `doc` does not know and no first change applied with
+/// it introduces (see the module docs).
+pub fn check(
+    incoming: &[ChangeFacts],
+    pending: &[ChangeFacts],
+    doc: &impl DocumentView,
+) -> Result<Outcome, UnknownActor> {
+    let (held, pending): (Vec<&ChangeFacts>, Vec<&ChangeFacts>) = pending
         .iter()
-        .filter(|change| !doc.has_change(&change.hash()))
+        .partition(|change| doc.has_change(&change.hash));
+    let pending_hashes: HashSet<ChangeHash> = pending.iter().map(|change| change.hash).collect();
+    // automerge skips the changes it already has, and each change once.
+    let mut seen = HashSet::new();
+    let all: Vec<&ChangeFacts> = pending
+        .into_iter()
+        .chain(
+            incoming
+                .iter()
+                .filter(|change| !doc.has_change(&change.hash)),
+        )
+        .filter(|change| seen.insert(change.hash))
         .collect();
-    // Which of them are applied now: a fixed point over "its dependencies are in the document
-    // or among those applied" (automerge orders them topologically).
+    // Which are applied: a fixed point over "its dependencies are in the document or among
+    // those applied" (automerge orders them topologically).
     let mut applied: HashSet<ChangeHash> = HashSet::new();
-    let mut pending = incoming;
+    let mut waiting = all.clone();
     loop {
-        let (ready, waiting): (Vec<&Change>, Vec<&Change>) =
-            pending.into_iter().partition(|change| {
+        let (ready, still): (Vec<&ChangeFacts>, Vec<&ChangeFacts>) =
+            waiting.into_iter().partition(|change| {
                 change
-                    .deps()
+                    .deps
                     .iter()
                     .all(|dep| applied.contains(dep) || doc.has_change(dep))
             });
+        waiting = still;
         if ready.is_empty() {
             break;
         }
-        applied.extend(ready.iter().map(|change| change.hash()));
-        pending = waiting;
+        applied.extend(ready.iter().map(|change| change.hash));
     }
-    let applied: Vec<&Change> = changes
+    let introduced: HashSet<&ActorId> = all
         .iter()
-        .filter(|change| applied.contains(&change.hash()))
+        .filter(|change| applied.contains(&change.hash))
+        .filter_map(|change| change.introduces())
         .collect();
-    let introduced: HashSet<&ActorId> = applied
-        .iter()
-        .filter(|change| change.seq() == 1)
-        .map(|change| change.actor_id())
-        .collect();
-    for change in applied {
-        if let Some(actor) = change
-            .actors()
+    let stranger = |change: &ChangeFacts| {
+        change
+            .actors
+            .iter()
             .find(|actor| !introduced.contains(actor) && !doc.knows_actor(actor))
-        {
+            .cloned()
+    };
+    for change in all.iter().filter(|change| applied.contains(&change.hash)) {
+        if let Some(actor) = stranger(change) {
             return Err(UnknownActor {
-                change: change.hash(),
-                actor: actor.clone(),
+                change: change.hash,
+                actor,
+                pending: pending_hashes.contains(&change.hash),
             });
         }
     }
-    Ok(())
-}
-
-/// [`check`] against `doc`, and which of `named` `doc` knows.
-fn judge(
-    changes: &[Change],
-    named: &BTreeSet<ActorId>,
-    doc: &impl DocumentView,
-) -> (Result<(), UnknownActor>, Vec<ActorId>) {
-    let known = named
-        .iter()
-        .filter(|actor| doc.knows_actor(actor))
-        .cloned()
-        .collect();
-    (check(changes, doc), known)
-}
-
-/// How long a shard may take to hand over a document it holds before the stored one is used.
-const FIND_TIMEOUT: Duration = Duration::from_secs(2);
-/// (document, actor) pairs remembered per connection; past this the memory starts again.
-const MAX_REMEMBERED: usize = 65_536;
-
-/// [`check`] for one device connection (see the module docs).
-#[derive(Debug)]
-pub struct ConnectionGuard {
-    shards: Shards,
-    cold: ColdReads,
-    store: SqliteChunkStore,
-    /// Actors each document was seen to know. An actor never leaves a document's table.
-    known: Mutex<HashSet<(DocumentId, ActorId)>>,
-}
-
-impl ConnectionGuard {
-    /// A guard reading documents from `shards` (hot, as `cold` tells) or `store`.
-    pub fn new(shards: Shards, cold: ColdReads, store: SqliteChunkStore) -> Self {
-        Self {
-            shards,
-            cold,
-            store,
-            known: Mutex::default(),
-        }
-    }
-
-    fn known(&self) -> std::sync::MutexGuard<'_, HashSet<(DocumentId, ActorId)>> {
-        // Every critical section leaves the set consistent.
-        self.known
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Refuses `changes`, sent for `document`, if applying them would look up an actor the
-    /// document does not know. A document that cannot be read lets them through: this guards
-    /// against a hostile device, and refusing would close an honest one's connection.
-    pub async fn check(
-        &self,
-        document: DocumentId,
-        changes: Vec<Change>,
-    ) -> Result<(), UnknownActor> {
-        if changes.is_empty() {
-            return Ok(());
-        }
-        let named = actors_named(&changes);
-        {
-            let known = self.known();
-            if named
-                .iter()
-                .all(|actor| known.contains(&(document, actor.clone())))
-            {
-                return Ok(());
-            }
-        }
-        let Some((verdict, known)) = self.judge_in_a_view(document, changes, named).await else {
-            return Ok(());
-        };
-        let mut remembered = self.known();
-        if remembered.len() + known.len() > MAX_REMEMBERED {
-            remembered.clear();
-        }
-        remembered.extend(known.into_iter().map(|actor| (document, actor)));
-        verdict
-    }
-
-    /// [`judge`] in samod's document if a shard holds it, else in the stored one. `None` if
-    /// neither could be read.
-    async fn judge_in_a_view(
-        &self,
-        document: DocumentId,
-        changes: Vec<Change>,
-        named: BTreeSet<ActorId>,
-    ) -> Option<(Result<(), UnknownActor>, Vec<ActorId>)> {
-        let doc_id = document.to_string();
-        if self.cold.is_hot(&document)
-            && let Ok(samod_id) = samod::DocumentId::from_str(&doc_id)
-            && let Ok(Ok(Some(handle))) = tokio::time::timeout(
-                FIND_TIMEOUT,
-                self.shards.repo_for(&samod_id).find(samod_id.clone()),
-            )
-            .await
-        {
-            let (changes, named) = (changes.clone(), named.clone());
-            if let Ok(judged) = handle
-                .with_document_async(move |doc| judge(&changes, &named, doc))
-                .await
-            {
-                return Some(judged);
-            }
-        }
-        let stored = match self.store.document_chunks(&doc_id).await {
-            Ok(stored) => stored,
-            Err(error) => {
-                tracing::warn!(%error, doc = %doc_id, "the actor check could not read the document");
-                return None;
-            }
-        };
-        tokio::task::spawn_blocking(move || {
-            if stored.is_empty() {
-                judge(&changes, &named, &NewDocument)
-            } else {
-                judge(&changes, &named, &stored.load(&doc_id))
-            }
-        })
-        .await
-        .ok()
-    }
+    Ok(Outcome {
+        settled: held.iter().map(|change| change.hash).collect(),
+        suspicious: waiting
+            .iter()
+            .filter(|change| stranger(change).is_some())
+            .map(|change| change.hash)
+            .collect(),
+    })
 }
 
 #[cfg(test)]

@@ -51,7 +51,7 @@ pub enum FrameRejected {
     /// Applying its changes would make automerge look up an actor the document does not know
     /// ([`super::actor_guard`]).
     #[error("its changes name an actor the document does not know: {0}")]
-    UnknownActor(#[from] super::actor_guard::UnknownActor),
+    UnknownActor(#[from] super::actor_guard::watch::ActorRefused),
 }
 
 /// Accepts every frame except a `sync` or `request` whose automerge sync message costs too

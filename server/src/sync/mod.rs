@@ -23,6 +23,7 @@ use tokio::sync::broadcast;
 
 use crate::{Db, http::AppError, storage::SqliteChunkStore};
 use access_notifier::AccessNotifier;
+use actor_guard::watch::ActorWatch;
 use cold_read::{ColdReads, StoredDocuments};
 use policy::{AccessChange, RegistryPolicy};
 use shards::Shards;
@@ -39,6 +40,8 @@ pub struct SyncHub {
     pub store: SqliteChunkStore,
     /// Requests for documents no shard has loaded, answered from the store.
     pub cold: ColdReads,
+    /// The documents' pending changes, for the check of the actors incoming changes name.
+    pub actors: ActorWatch,
     changed: AccessNotifier,
     revocations: broadcast::Sender<Revocation>,
 }
@@ -94,11 +97,13 @@ impl SyncHub {
         let policy = RegistryPolicy::new(db, tickets.clone(), changed.clone(), max_document_bytes);
         let shards = Shards::start(shards, &store, &policy).await?;
         let cold = ColdReads::new(StoredDocuments::new(store.clone(), policy));
+        let actors = ActorWatch::new(shards.clone(), cold.clone(), store.clone());
         Ok(Self {
             shards,
             tickets,
             store,
             cold,
+            actors,
             changed,
             // Revocations are rare; a connection that lags behind closes itself to be safe.
             revocations: broadcast::channel(64).0,

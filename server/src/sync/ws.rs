@@ -58,7 +58,7 @@ fn device_side(
     limit: RateLimit,
     closed: impl std::future::Future<Output = ()> + Send + 'static,
     writes: std::sync::Arc<super::write_audit::WriteAudit>,
-    actors: std::sync::Arc<super::actor_guard::ConnectionGuard>,
+    actors: std::sync::Arc<super::actor_guard::watch::ConnectionGuard>,
 ) -> (
     impl futures::Stream<Item = Result<Incoming, FrameError>> + Unpin,
     impl futures::Sink<Vec<u8>, Error = axum::Error> + Unpin,
@@ -85,7 +85,10 @@ fn device_side(
                                     NimoMessage::Sync { document_id, .. }
                                     | NimoMessage::Request { document_id, .. },
                                 ),
-                            ) => actors.check(*document_id, changes).await.map_err(Into::into),
+                            ) => actors
+                                .check(*document_id, &changes)
+                                .await
+                                .map_err(Into::into),
                             (Ok(_), _) => Ok(()),
                         };
                         Some(
@@ -192,11 +195,7 @@ pub async fn upgrade(
                 owner.user_id.clone(),
                 owner.device_id.clone(),
             );
-            let actors = std::sync::Arc::new(super::actor_guard::ConnectionGuard::new(
-                sync.shards.clone(),
-                sync.cold.clone(),
-                sync.store.clone(),
-            ));
+            let actors = std::sync::Arc::new(sync.actors.connection());
             let (frames, sink) = device_side(socket, &peer_id, limit, closed, writes, actors);
             let acceptors = sync.shards.acceptors();
             let cold = (sync.cold.clone(), nimo_shared::sync::PeerId::new(&peer_id));

@@ -1,0 +1,366 @@
+//! Where [`super::check`] runs: the server-wide watch over each document's pending changes
+//! ([`ActorWatch`]), and each device connection's guard ([`ConnectionGuard`]).
+//!
+//! The view of a document is samod's copy when a shard holds it, else the stored one (or, for a
+//! document never stored, [`NewDocument`]), read on a blocking thread. Reading it costs a trip
+//! to the document's actor or a load, so a connection remembers the actors each document was
+//! seen to know (an actor never leaves a document's table): while a document has no suspicious
+//! pending change, a message naming only such actors cannot make automerge look up an unknown
+//! one, and passes without a look; its changes still join the pending ones.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::str::FromStr as _;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use automerge::{ActorId, Change, ChangeHash};
+use nimo_shared::sync::DocumentId;
+
+use super::{ChangeFacts, DocumentView, NewDocument, Outcome, UnknownActor, check};
+use crate::storage::SqliteChunkStore;
+use crate::sync::cold_read::ColdReads;
+use crate::sync::shards::Shards;
+
+/// How long a pending change that is not suspicious is kept: samod applies a change it was
+/// given within moments, and the view holds it from then on. A change still waiting after this
+/// lacked a dependency the server never got (a false positive of a bloom filter, resolved in
+/// the next exchange, or a change nobody will send).
+const SETTLE_WITHIN: Duration = Duration::from_secs(120);
+/// Pending changes kept per document; past this the oldest that are not suspicious go first.
+const MAX_PENDING: usize = 4_096;
+/// Suspicious changes a document may hold; a message that would add more is refused. An honest
+/// device makes one only when a bloom filter's false positive leaves out its first change.
+const MAX_SUSPICIOUS: usize = 256;
+/// How long a shard may take to hand over a document it holds before the stored one is used.
+const FIND_TIMEOUT: Duration = Duration::from_secs(2);
+/// (document, actor) pairs a connection remembers; past this it starts again.
+const MAX_REMEMBERED: usize = 65_536;
+/// Documents watched before the watch drops those with nothing pending.
+const SWEEP_ABOVE: usize = 4_096;
+
+/// Why a message was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ActorRefused {
+    /// It names, or would let be applied, an actor the document does not know.
+    #[error(transparent)]
+    Unknown(#[from] UnknownActor),
+    /// The document holds as many suspicious changes as it may.
+    #[error("the document already holds {MAX_SUSPICIOUS} changes waiting with unknown actors")]
+    TooManySuspicious,
+}
+
+/// One document's pending changes.
+#[derive(Debug, Default)]
+struct Pending {
+    changes: Vec<(ChangeFacts, Instant)>,
+    suspicious: HashSet<ChangeHash>,
+}
+
+impl Pending {
+    fn expire(&mut self, now: Instant) {
+        let suspicious = &self.suspicious;
+        self.changes.retain(|(change, since)| {
+            suspicious.contains(&change.hash) || now.duration_since(*since) < SETTLE_WITHIN
+        });
+    }
+
+    fn facts(&self) -> Vec<ChangeFacts> {
+        self.changes
+            .iter()
+            .map(|(change, _)| change.clone())
+            .collect()
+    }
+
+    fn add(&mut self, incoming: Vec<ChangeFacts>, now: Instant) {
+        let mut known: HashSet<ChangeHash> = self.changes.iter().map(|(c, _)| c.hash).collect();
+        self.changes.extend(
+            incoming
+                .into_iter()
+                .filter(|change| known.insert(change.hash))
+                .map(|change| (change, now)),
+        );
+        let mut over = self.changes.len().saturating_sub(MAX_PENDING);
+        let suspicious = &self.suspicious;
+        self.changes.retain(|(change, _)| {
+            if over > 0 && !suspicious.contains(&change.hash) {
+                over -= 1;
+                false
+            } else {
+                true
+            }
+        });
+    }
+
+    fn settle(&mut self, outcome: &Outcome) {
+        let settled: HashSet<&ChangeHash> = outcome.settled.iter().collect();
+        self.changes
+            .retain(|(change, _)| !settled.contains(&change.hash));
+        self.suspicious = outcome.suspicious.iter().copied().collect();
+    }
+}
+
+/// The server's watch over the documents' pending changes, and where their views come from.
+#[derive(Clone, Debug)]
+pub struct ActorWatch {
+    shards: Shards,
+    cold: ColdReads,
+    store: SqliteChunkStore,
+    documents: Arc<Mutex<HashMap<DocumentId, Arc<tokio::sync::Mutex<Pending>>>>>,
+}
+
+impl ActorWatch {
+    /// A watch reading documents from `shards` (the hot ones, as `cold` tells) or `store`.
+    pub fn new(shards: Shards, cold: ColdReads, store: SqliteChunkStore) -> Self {
+        Self {
+            shards,
+            cold,
+            store,
+            documents: Arc::default(),
+        }
+    }
+
+    fn documents(&self) -> MutexGuard<'_, HashMap<DocumentId, Arc<tokio::sync::Mutex<Pending>>>> {
+        // Every critical section leaves the map consistent.
+        self.documents
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// `document`'s pending changes (one lock per document, held across a whole check, so two
+    /// connections' messages for it are checked one after the other).
+    fn pending(&self, document: DocumentId) -> Arc<tokio::sync::Mutex<Pending>> {
+        let mut documents = self.documents();
+        if documents.len() > SWEEP_ABOVE {
+            let now = Instant::now();
+            documents.retain(|_, pending| match pending.try_lock() {
+                Ok(mut pending) => {
+                    pending.expire(now);
+                    !pending.changes.is_empty()
+                }
+                Err(_) => true,
+            });
+        }
+        documents.entry(document).or_default().clone()
+    }
+
+    /// A guard for one device connection.
+    pub fn connection(&self) -> ConnectionGuard {
+        ConnectionGuard {
+            watch: self.clone(),
+            known: Mutex::default(),
+        }
+    }
+
+    /// [`check`] in samod's document if a shard holds it, else in the stored one, with which
+    /// of `named` it knows. `None` if neither could be read.
+    async fn judge(
+        &self,
+        document: DocumentId,
+        incoming: Vec<ChangeFacts>,
+        pending: Vec<ChangeFacts>,
+        named: BTreeSet<ActorId>,
+    ) -> Option<(Result<Outcome, UnknownActor>, Vec<ActorId>)> {
+        fn judge_in(
+            doc: &impl DocumentView,
+            incoming: &[ChangeFacts],
+            pending: &[ChangeFacts],
+            named: &BTreeSet<ActorId>,
+        ) -> (Result<Outcome, UnknownActor>, Vec<ActorId>) {
+            let known = named
+                .iter()
+                .filter(|actor| doc.knows_actor(actor))
+                .cloned()
+                .collect();
+            (check(incoming, pending, doc), known)
+        }
+        let doc_id = document.to_string();
+        if self.cold.is_hot(&document)
+            && let Ok(samod_id) = samod::DocumentId::from_str(&doc_id)
+            && let Ok(Ok(Some(handle))) = tokio::time::timeout(
+                FIND_TIMEOUT,
+                self.shards.repo_for(&samod_id).find(samod_id.clone()),
+            )
+            .await
+        {
+            let (incoming, pending, named) = (incoming.clone(), pending.clone(), named.clone());
+            if let Ok(judged) = handle
+                .with_document_async(move |doc| judge_in(doc, &incoming, &pending, &named))
+                .await
+            {
+                return Some(judged);
+            }
+        }
+        let stored = match self.store.document_chunks(&doc_id).await {
+            Ok(stored) => stored,
+            Err(error) => {
+                tracing::warn!(%error, doc = %doc_id, "the actor check could not read the document");
+                return None;
+            }
+        };
+        tokio::task::spawn_blocking(move || {
+            if stored.is_empty() {
+                judge_in(&NewDocument, &incoming, &pending, &named)
+            } else {
+                judge_in(&stored.load(&doc_id), &incoming, &pending, &named)
+            }
+        })
+        .await
+        .ok()
+    }
+}
+
+/// [`check`] for one device connection (see the module docs).
+#[derive(Debug)]
+pub struct ConnectionGuard {
+    watch: ActorWatch,
+    /// Actors each document was seen to know.
+    known: Mutex<HashSet<(DocumentId, ActorId)>>,
+}
+
+impl ConnectionGuard {
+    fn known(&self) -> MutexGuard<'_, HashSet<(DocumentId, ActorId)>> {
+        // Every critical section leaves the set consistent.
+        self.known.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Refuses `changes`, sent for `document`, if applying them would make automerge look up an
+    /// actor the document does not know, now or when they stop waiting. A document that cannot
+    /// be read lets them through: this guards against a hostile device, and refusing would
+    /// close an honest one's connection.
+    pub async fn check(
+        &self,
+        document: DocumentId,
+        changes: &[Change],
+    ) -> Result<(), ActorRefused> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let incoming: Vec<ChangeFacts> = changes.iter().map(ChangeFacts::from).collect();
+        let named: BTreeSet<ActorId> = incoming
+            .iter()
+            .flat_map(|change| change.actors.iter().cloned())
+            .collect();
+        let pending = self.watch.pending(document);
+        let mut pending = pending.lock().await;
+        let now = Instant::now();
+        pending.expire(now);
+        let all_known = {
+            let known = self.known();
+            named
+                .iter()
+                .all(|actor| known.contains(&(document, actor.clone())))
+        };
+        if all_known && pending.suspicious.is_empty() {
+            pending.add(incoming, now);
+            return Ok(());
+        }
+        let judged = self
+            .watch
+            .judge(document, incoming.clone(), pending.facts(), named)
+            .await;
+        let Some((verdict, known)) = judged else {
+            pending.add(incoming, now);
+            return Ok(());
+        };
+        {
+            let mut remembered = self.known();
+            if remembered.len() + known.len() > MAX_REMEMBERED {
+                remembered.clear();
+            }
+            remembered.extend(known.into_iter().map(|actor| (document, actor)));
+        }
+        let outcome = verdict?;
+        if outcome.suspicious.len() > MAX_SUSPICIOUS {
+            return Err(ActorRefused::TooManySuspicious);
+        }
+        if !outcome.suspicious.is_empty() {
+            tracing::warn!(doc = %document, suspicious = outcome.suspicious.len(),
+                "changes wait for dependencies naming actors the document does not know");
+        }
+        pending.settle(&outcome);
+        pending.add(incoming, now);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(n: u8) -> ChangeFacts {
+        ChangeFacts {
+            hash: ChangeHash([n; 32]),
+            deps: Vec::new(),
+            actors: vec![ActorId::from([n].as_slice())],
+            seq: 1,
+        }
+    }
+
+    fn hashes(pending: &Pending) -> Vec<ChangeHash> {
+        pending
+            .changes
+            .iter()
+            .map(|(change, _)| change.hash)
+            .collect()
+    }
+
+    #[test]
+    fn pending_changes_expire_unless_suspicious() {
+        let start = Instant::now();
+        let mut pending = Pending::default();
+        pending.add(vec![change(1), change(2)], start);
+        pending.settle(&Outcome {
+            settled: Vec::new(),
+            suspicious: vec![change(2).hash],
+        });
+        pending.expire(start + SETTLE_WITHIN / 2);
+        assert_eq!(hashes(&pending), vec![change(1).hash, change(2).hash]);
+        pending.expire(start + SETTLE_WITHIN);
+        assert_eq!(hashes(&pending), vec![change(2).hash]);
+    }
+
+    #[test]
+    fn settled_changes_leave_and_the_suspicious_are_what_the_last_check_found() {
+        let now = Instant::now();
+        let mut pending = Pending::default();
+        pending.add(vec![change(1), change(2), change(1)], now);
+        assert_eq!(hashes(&pending), vec![change(1).hash, change(2).hash]);
+        pending.settle(&Outcome {
+            settled: vec![change(1).hash],
+            suspicious: vec![change(2).hash],
+        });
+        assert_eq!(hashes(&pending), vec![change(2).hash]);
+        assert!(pending.suspicious.contains(&change(2).hash));
+        pending.settle(&Outcome::default());
+        assert!(pending.suspicious.is_empty());
+    }
+
+    #[test]
+    fn past_the_bound_the_oldest_unsuspicious_changes_go_first() {
+        let now = Instant::now();
+        let mut pending = Pending::default();
+        pending.add(vec![change(0)], now);
+        pending.settle(&Outcome {
+            settled: Vec::new(),
+            suspicious: vec![change(0).hash],
+        });
+        let many: Vec<ChangeFacts> = (0..=MAX_PENDING)
+            .map(|n| ChangeFacts {
+                hash: ChangeHash(
+                    <[u8; 32]>::try_from([(n as u64 + 1).to_le_bytes(); 4].concat())
+                        .expect("32 bytes"),
+                ),
+                ..change(1)
+            })
+            .collect();
+        let newest = many.last().expect("some").hash;
+        pending.add(many, now);
+        assert_eq!(pending.changes.len(), MAX_PENDING);
+        assert_eq!(
+            pending.changes[0].0.hash,
+            change(0).hash,
+            "the suspicious one stays"
+        );
+        assert_eq!(pending.changes[MAX_PENDING - 1].0.hash, newest);
+    }
+}

@@ -97,7 +97,7 @@ impl SyncHub {
         let policy = RegistryPolicy::new(db, tickets.clone(), changed.clone(), max_document_bytes);
         let shards = Shards::start(shards, &store, &policy).await?;
         let cold = ColdReads::new(StoredDocuments::new(store.clone(), policy));
-        let actors = ActorWatch::new(shards.clone(), cold.clone(), store.clone());
+        let actors = ActorWatch::new(store.clone());
         Ok(Self {
             shards,
             tickets,

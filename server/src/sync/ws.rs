@@ -48,8 +48,9 @@ pub enum FrameError {
 }
 
 /// The device's side of its connection: the socket's frames, each decoded once
-/// ([`Incoming`]), guarded ([`super::frame_guard`]), observed by the write audit and held to
-/// the per-connection rate limit; and a sink writing binary frames. When `closed` completes
+/// ([`Incoming`]), guarded ([`super::frame_guard`], then their changes checked against their
+/// document by `actors`, [`super::actor_guard`]), observed by the write audit and held to the
+/// per-connection rate limit; and a sink writing binary frames. When `closed` completes
 /// (the session was revoked) the frames yield an error, which ends the connection like a
 /// malformed frame.
 fn device_side(

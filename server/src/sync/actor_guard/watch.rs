@@ -1,15 +1,20 @@
 //! Where [`super::check`] runs: the server-wide watch over each document's pending changes
 //! ([`ActorWatch`]), and each device connection's guard ([`ConnectionGuard`]).
 //!
-//! The view of a document is samod's copy when a shard holds it, else the stored one (or, for a
-//! document never stored, [`NewDocument`]), read on a blocking thread. Reading it costs a trip
-//! to the document's actor or a load, so a connection remembers the actors each document was
+//! The view of a document is the stored one (or, for a document never stored, [`NewDocument`]),
+//! loaded on a blocking thread. It trails samod's copy by the changes samod has applied and not
+//! yet written, and those are among the pending changes. Not samod's copy: asking samod for a
+//! document it has not loaded yet (the message being checked may be the one that brings it)
+//! makes it request the document from the connected devices, and when they say they have not
+//! got it, samod tells the next device that asks that it does not exist
+//! (`two_devices_co_edit_documents_of_different_shards_live` in `tests/tests/sync.rs` failed so).
+//!
+//! Loading costs a millisecond or more, so a connection remembers the actors each document was
 //! seen to know (an actor never leaves a document's table): while a document has no suspicious
 //! pending change, a message naming only such actors cannot make automerge look up an unknown
 //! one, and passes without a look; its changes still join the pending ones.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::str::FromStr as _;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -18,11 +23,9 @@ use nimo_shared::sync::DocumentId;
 
 use super::{ChangeFacts, DocumentView, NewDocument, Outcome, UnknownActor, check};
 use crate::storage::SqliteChunkStore;
-use crate::sync::cold_read::ColdReads;
-use crate::sync::shards::Shards;
 
-/// How long a pending change that is not suspicious is kept: samod applies a change it was
-/// given within moments, and the view holds it from then on. A change still waiting after this
+/// How long a pending change that is not suspicious is kept: samod applies and stores a change
+/// it was given within moments, and the stored view holds it from then on. A change still waiting after this
 /// lacked a dependency the server never got (a false positive of a bloom filter, resolved in
 /// the next exchange, or a change nobody will send).
 const SETTLE_WITHIN: Duration = Duration::from_secs(120);
@@ -31,8 +34,6 @@ const MAX_PENDING: usize = 4_096;
 /// Suspicious changes a document may hold; a message that would add more is refused. An honest
 /// device makes one only when a bloom filter's false positive leaves out its first change.
 const MAX_SUSPICIOUS: usize = 256;
-/// How long a shard may take to hand over a document it holds before the stored one is used.
-const FIND_TIMEOUT: Duration = Duration::from_secs(2);
 /// (document, actor) pairs a connection remembers; past this it starts again.
 const MAX_REMEMBERED: usize = 65_536;
 /// Documents watched before the watch drops those with nothing pending.
@@ -102,18 +103,14 @@ impl Pending {
 /// The server's watch over the documents' pending changes, and where their views come from.
 #[derive(Clone, Debug)]
 pub struct ActorWatch {
-    shards: Shards,
-    cold: ColdReads,
     store: SqliteChunkStore,
     documents: Arc<Mutex<HashMap<DocumentId, Arc<tokio::sync::Mutex<Pending>>>>>,
 }
 
 impl ActorWatch {
-    /// A watch reading documents from `shards` (the hot ones, as `cold` tells) or `store`.
-    pub fn new(shards: Shards, cold: ColdReads, store: SqliteChunkStore) -> Self {
+    /// A watch reading documents from `store`.
+    pub fn new(store: SqliteChunkStore) -> Self {
         Self {
-            shards,
-            cold,
             store,
             documents: Arc::default(),
         }
@@ -151,8 +148,8 @@ impl ActorWatch {
         }
     }
 
-    /// [`check`] in samod's document if a shard holds it, else in the stored one, with which
-    /// of `named` it knows. `None` if neither could be read.
+    /// [`check`] in the stored document, with which of `named` it knows. `None` if it could not
+    /// be read.
     async fn judge(
         &self,
         document: DocumentId,
@@ -174,22 +171,6 @@ impl ActorWatch {
             (check(incoming, pending, doc), known)
         }
         let doc_id = document.to_string();
-        if self.cold.is_hot(&document)
-            && let Ok(samod_id) = samod::DocumentId::from_str(&doc_id)
-            && let Ok(Ok(Some(handle))) = tokio::time::timeout(
-                FIND_TIMEOUT,
-                self.shards.repo_for(&samod_id).find(samod_id.clone()),
-            )
-            .await
-        {
-            let (incoming, pending, named) = (incoming.clone(), pending.clone(), named.clone());
-            if let Ok(judged) = handle
-                .with_document_async(move |doc| judge_in(doc, &incoming, &pending, &named))
-                .await
-            {
-                return Some(judged);
-            }
-        }
         let stored = match self.store.document_chunks(&doc_id).await {
             Ok(stored) => stored,
             Err(error) => {

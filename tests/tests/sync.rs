@@ -578,6 +578,13 @@ async fn two_devices_co_edit_documents_of_different_shards_live() -> anyhow::Res
     );
     first_peer.connect().await?;
     second_peer.connect().await?;
+    // Each device's document reaches the server first: a device asking for a document the
+    // server has not received yet is told it is unavailable (and gets it when it comes), which
+    // is not what this test is about.
+    for (client, handle, id) in [(&first, &one, &one_id), (&second, &other, &other_id)] {
+        let heads = handle.with_document(|doc| hex_heads(doc));
+        assert!(client.wait_until_stored(id, &heads).await?);
+    }
     // Each device reads the other's document over its one connection.
     let one_on_second = second_peer
         .find(&one_id)

@@ -36,7 +36,8 @@ const MAX_PENDING: usize = 4_096;
 const MAX_SUSPICIOUS: usize = 256;
 /// (document, actor) pairs a connection remembers; past this it starts again.
 const MAX_REMEMBERED: usize = 65_536;
-/// Documents watched before the watch drops those with nothing pending.
+/// Documents watched before the watch first drops those with nothing pending; after each
+/// sweep, the next comes when the count has doubled, so sweeping stays proportionate.
 const SWEEP_ABOVE: usize = 4_096;
 
 /// Why a message was refused.
@@ -104,7 +105,42 @@ impl Pending {
 #[derive(Clone, Debug)]
 pub struct ActorWatch {
     store: SqliteChunkStore,
-    documents: Arc<Mutex<HashMap<DocumentId, Arc<tokio::sync::Mutex<Pending>>>>>,
+    documents: Arc<Mutex<Documents>>,
+}
+
+/// Every watched document's pending changes.
+#[derive(Debug)]
+struct Documents {
+    pending: HashMap<DocumentId, Arc<tokio::sync::Mutex<Pending>>>,
+    /// When the next sweep comes ([`SWEEP_ABOVE`]).
+    sweep_above: usize,
+}
+
+impl Documents {
+    /// `document`'s pending changes, after a sweep if one is due.
+    fn of(&mut self, document: DocumentId, now: Instant) -> Arc<tokio::sync::Mutex<Pending>> {
+        if self.pending.len() > self.sweep_above {
+            self.pending.retain(|_, pending| match pending.try_lock() {
+                Ok(mut pending) => {
+                    pending.expire(now);
+                    !pending.changes.is_empty()
+                }
+                // Being checked: kept.
+                Err(_) => true,
+            });
+            self.sweep_above = SWEEP_ABOVE.max(2 * self.pending.len());
+        }
+        self.pending.entry(document).or_default().clone()
+    }
+}
+
+impl Default for Documents {
+    fn default() -> Self {
+        Self {
+            pending: HashMap::new(),
+            sweep_above: SWEEP_ABOVE,
+        }
+    }
 }
 
 impl ActorWatch {
@@ -116,7 +152,7 @@ impl ActorWatch {
         }
     }
 
-    fn documents(&self) -> MutexGuard<'_, HashMap<DocumentId, Arc<tokio::sync::Mutex<Pending>>>> {
+    fn documents(&self) -> MutexGuard<'_, Documents> {
         // Every critical section leaves the map consistent.
         self.documents
             .lock()
@@ -126,18 +162,7 @@ impl ActorWatch {
     /// `document`'s pending changes (one lock per document, held across a whole check, so two
     /// connections' messages for it are checked one after the other).
     fn pending(&self, document: DocumentId) -> Arc<tokio::sync::Mutex<Pending>> {
-        let mut documents = self.documents();
-        if documents.len() > SWEEP_ABOVE {
-            let now = Instant::now();
-            documents.retain(|_, pending| match pending.try_lock() {
-                Ok(mut pending) => {
-                    pending.expire(now);
-                    !pending.changes.is_empty()
-                }
-                Err(_) => true,
-            });
-        }
-        documents.entry(document).or_default().clone()
+        self.documents().of(document, Instant::now())
     }
 
     /// A guard for one device connection.
@@ -314,6 +339,29 @@ mod tests {
         assert!(pending.suspicious.contains(&change(2).hash));
         pending.settle(&Outcome::default());
         assert!(pending.suspicious.is_empty());
+    }
+
+    fn document(n: u32) -> DocumentId {
+        let mut bytes = [0; 16];
+        bytes[..4].copy_from_slice(&n.to_le_bytes());
+        DocumentId::from_bytes(bytes)
+    }
+
+    #[test]
+    fn documents_with_nothing_pending_are_swept_when_their_count_doubles() {
+        let now = Instant::now();
+        let mut documents = Documents::default();
+        let busy = documents.of(document(0), now);
+        busy.try_lock().expect("free").add(vec![change(1)], now);
+        for n in 1..=u32::try_from(SWEEP_ABOVE).expect("small") {
+            documents.of(document(n), now);
+        }
+        assert_eq!(documents.pending.len(), SWEEP_ABOVE + 1);
+        // The next look sweeps: only the document with a pending change stays, and the new one.
+        documents.of(document(u32::MAX), now);
+        assert_eq!(documents.pending.len(), 2);
+        assert_eq!(documents.sweep_above, SWEEP_ABOVE);
+        assert!(documents.pending.contains_key(&document(0)));
     }
 
     #[test]

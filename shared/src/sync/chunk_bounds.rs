@@ -197,6 +197,24 @@ pub fn document_heads(bytes: &[u8]) -> Option<Vec<automerge::ChangeHash>> {
         .collect()
 }
 
+/// The actors a saved document's actor table lists, read from its header without decoding the
+/// rest, when `bytes` are exactly one document chunk (as samod's snapshots are); `None`
+/// otherwise. Every actor of a saved document authored one of its changes, so the server can
+/// tell that a document knows the actors a device's changes name without loading it
+/// (`server::sync::actor_guard::watch`).
+pub fn document_actors(bytes: &[u8]) -> Option<Vec<automerge::ActorId>> {
+    let (ChunkType::Document, body, []) = chunk(bytes)? else {
+        return None;
+    };
+    let mut reader = Reader(body);
+    (0..reader.uleb()?)
+        .map(|_| {
+            let len = reader.uleb_usize()?;
+            Some(automerge::ActorId::from(reader.take(len)?))
+        })
+        .collect()
+}
+
 /// A document chunk: actors, heads, then the change and operation columns, some deflated.
 fn document(body: &[u8], budget: &mut Budget) -> Result<(), ChunkRefused> {
     let mut reader = Reader(body);
@@ -493,6 +511,32 @@ mod tests {
         heads.sort_unstable();
         assert_eq!(read, heads);
         assert_eq!(document_heads(&AutoCommit::new().save()), Some(Vec::new()));
+    }
+
+    #[test]
+    fn a_saved_documents_actors_are_read_from_its_header() {
+        let mut doc = notes_document(200);
+        let mut other = doc.fork();
+        other.put(ROOT, "visited", true).expect("a put");
+        doc.merge(&mut other).expect("merges");
+        let mut actors = vec![doc.get_actor().clone(), other.get_actor().clone()];
+        actors.sort_unstable();
+        let saved = doc.save();
+        assert_eq!(document_actors(&saved), Some(actors));
+        assert_eq!(document_actors(&AutoCommit::new().save()), Some(Vec::new()));
+        let mut change_after = saved.clone();
+        doc.put(ROOT, "after", 1).expect("a put");
+        change_after.extend_from_slice(&doc.save_incremental());
+        assert_eq!(
+            document_actors(&change_after),
+            None,
+            "a document and a change"
+        );
+        assert_eq!(
+            document_actors(&saved[..saved.len() - 1]),
+            None,
+            "cut short"
+        );
     }
 
     #[test]

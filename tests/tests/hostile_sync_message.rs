@@ -80,6 +80,21 @@ fn forged_next_change(writer: &mut automerge::Automerge) -> automerge::Change {
     automerge::Change::from(forged)
 }
 
+/// A trainer with a session document the server has stored.
+async fn stored_session(server: &TestServer) -> anyhow::Result<TrainerWithSession> {
+    let session = server.trainer_with_a_session().await?;
+    let heads: Vec<String> = session
+        .handle
+        .with_document(|doc| doc.get_heads().iter().map(ToString::to_string).collect());
+    anyhow::ensure!(
+        session
+            .client
+            .wait_until_stored(&session.doc_id, &heads)
+            .await?
+    );
+    Ok(session)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_sync_messages_close_their_connection_and_harm_nobody_else() -> anyhow::Result<()> {
     let server = TestServer::start().await?;
@@ -88,10 +103,7 @@ async fn hostile_sync_messages_close_their_connection_and_harm_nobody_else() -> 
         peer,
         handle,
         doc_id,
-    } = server.trainer_with_a_session().await?;
-    let heads: Vec<String> =
-        handle.with_document(|doc| doc.get_heads().iter().map(ToString::to_string).collect());
-    anyhow::ensure!(client.wait_until_stored(&doc_id, &heads).await?);
+    } = stored_session(&server).await?;
 
     let hostile = [
         sync_message_carrying(&regression("document_load/bundle-delta-eof")?),
@@ -150,10 +162,7 @@ async fn a_forged_change_that_waits_for_its_dependency_is_caught_when_it_comes()
         handle,
         doc_id,
         ..
-    } = server.trainer_with_a_session().await?;
-    let heads: Vec<String> =
-        handle.with_document(|doc| doc.get_heads().iter().map(ToString::to_string).collect());
-    anyhow::ensure!(client.wait_until_stored(&doc_id, &heads).await?);
+    } = stored_session(&server).await?;
     let (bait, forged) = handle.with_document(|doc| {
         let mut forger = doc.fork();
         let mut tx = forger.transaction();

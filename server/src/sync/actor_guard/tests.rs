@@ -44,6 +44,17 @@ fn forged_naming(doc: &Automerge, stranger: &str) -> Change {
     Change::from(expanded)
 }
 
+/// A new writer's honest change to `doc` (the bait), and its next change, forged to name an
+/// actor `doc` never saw and depending on the bait.
+fn bait_and_forged(doc: &Automerge) -> (Vec<ChangeFacts>, Vec<ChangeFacts>) {
+    let mut forger = doc.fork();
+    forger
+        .transact(|tx| tx.put(ROOT, "bait", 1_i64).map(|_| ()))
+        .expect("a put commits");
+    let bait = facts(&new_changes(&forger, doc));
+    (bait, facts(&[forged_naming(&forger, "stranger")]))
+}
+
 #[test]
 fn a_change_naming_an_actor_the_document_never_saw_panics_automerge_and_is_refused() {
     let doc = written_by("visitor-a", &["first"]);
@@ -165,21 +176,16 @@ fn a_forged_change_that_waits_is_refused_when_its_dependency_comes() {
     // The forger sends the forged change first, depending on a change of its own it has not
     // sent; automerge would queue it, then apply it when that change comes.
     let doc = written_by("visitor-a", &["first"]);
-    let mut forger = doc.fork();
-    forger
-        .transact(|tx| tx.put(ROOT, "bait", 1_i64).map(|_| ()))
-        .expect("a put commits");
-    let bait = new_changes(&forger, &doc);
-    let forged = facts(&[forged_naming(&forger, "stranger")]);
+    let (bait, forged) = bait_and_forged(&doc);
     let waiting = check(&forged, &[], &doc).expect("it only waits");
     assert_eq!(waiting.suspicious, vec![forged[0].hash]);
     // The bait, honest on its own, is refused: it would let the forged change be applied.
-    let refused = check(&facts(&bait), &forged, &doc).expect_err("refused");
+    let refused = check(&bait, &forged, &doc).expect_err("refused");
     assert_eq!(refused.change, forged[0].hash);
     assert_eq!(refused.actor, actor("stranger"));
     assert!(refused.pending);
     // Sent together, the forged change is applied at once: refused as such.
-    let mut both = facts(&bait);
+    let mut both = bait;
     both.extend(forged.iter().cloned());
     let refused = check(&both, &[], &doc).expect_err("refused");
     assert!(!refused.pending);
@@ -190,12 +196,7 @@ fn a_forged_change_racing_its_dependency_is_refused() {
     // The dependency was let through a moment ago and samod has not applied it yet: the view
     // lacks it, the pending changes hold it.
     let doc = written_by("visitor-a", &["first"]);
-    let mut forger = doc.fork();
-    forger
-        .transact(|tx| tx.put(ROOT, "bait", 1_i64).map(|_| ()))
-        .expect("a put commits");
-    let bait = facts(&new_changes(&forger, &doc));
-    let forged = facts(&[forged_naming(&forger, "stranger")]);
+    let (bait, forged) = bait_and_forged(&doc);
     let refused = check(&forged, &bait, &doc).expect_err("refused");
     assert_eq!(refused.change, forged[0].hash);
     assert!(!refused.pending);

@@ -21,7 +21,9 @@
 //! The changes are decoded, not applied: applying them to a throwaway document cost more than
 //! samod's own handling of the message (finding 14 in BENCH-RESULTS.md), and it never
 //! reproduced the document they are applied to (changes whose dependencies it lacked were only
-//! queued), so it could not catch a panic that depends on the document; automerge's apply is
+//! queued), so it could not catch a panic that depends on the document. The one such panic
+//! known (a change naming an actor the document does not know) is checked against the document
+//! itself by `actor_guard`, with the changes decoded here; the rest of automerge's apply is
 //! left to the fuzzer (`fuzz/fuzz_targets/sync_message.rs` applies every message it makes up).
 //! A saved document is decoded by loading it, which is reconstructing it from its columns.
 //!

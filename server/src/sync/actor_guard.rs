@@ -36,6 +36,7 @@
 use std::collections::HashSet;
 
 use automerge::{ActorId, Automerge, Change, ChangeHash};
+use nimo_shared::sync::chunk_bounds;
 
 pub mod watch;
 
@@ -72,6 +73,54 @@ impl DocumentView for NewDocument {
 
     fn has_change(&self, _: &ChangeHash) -> bool {
         false
+    }
+}
+
+/// What a stored document's snapshots declare in their headers, read without loading them: the
+/// actors of their actor tables and their heads. A part of the document, then: it knows no actor
+/// and holds no change the document lacks, only fewer.
+///
+/// So [`check`] under it can only err towards caution: a change it finds applied is applied in
+/// the document (its dependencies are there too), and an actor it knows, the document knows. A
+/// change it leaves waiting may be applied in the document, but if it finds nothing suspicious,
+/// every waiting change names only actors it knows or that a change it applied introduces, and
+/// the document knows those whenever the change comes to be applied. An outcome with nothing
+/// suspicious therefore holds for the document; anything else (a refusal included) must be
+/// decided in the loaded document.
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotHeaders {
+    actors: HashSet<ActorId>,
+    heads: HashSet<ChangeHash>,
+}
+
+impl SnapshotHeaders {
+    /// The headers of `snapshots`, each exactly one document chunk; `None` if one is not.
+    pub fn read<'a>(snapshots: impl IntoIterator<Item = &'a [u8]>) -> Option<Self> {
+        let mut headers = Self::default();
+        for snapshot in snapshots {
+            headers
+                .actors
+                .extend(chunk_bounds::document_actors(snapshot)?);
+            headers
+                .heads
+                .extend(chunk_bounds::document_heads(snapshot)?);
+        }
+        Some(headers)
+    }
+
+    /// Whether `outcome`, found by [`check`] under these headers, holds for the whole document.
+    pub fn settles(outcome: &Result<Outcome, UnknownActor>) -> bool {
+        matches!(outcome, Ok(outcome) if outcome.suspicious.is_empty())
+    }
+}
+
+impl DocumentView for SnapshotHeaders {
+    fn knows_actor(&self, actor: &ActorId) -> bool {
+        self.actors.contains(actor)
+    }
+
+    fn has_change(&self, hash: &ChangeHash) -> bool {
+        self.heads.contains(hash)
     }
 }
 

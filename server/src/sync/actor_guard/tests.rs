@@ -219,3 +219,93 @@ fn a_new_writers_later_change_without_its_first_waits_and_passes_when_the_first_
     assert_eq!(waiting.suspicious, vec![second[0].hash]);
     assert_eq!(check(first, second, &doc), Ok(Outcome::default()));
 }
+
+/// What `doc`'s saved snapshot declares in its header.
+fn headers_of(doc: &Automerge) -> SnapshotHeaders {
+    SnapshotHeaders::read([doc.save().as_slice()]).expect("one document chunk")
+}
+
+#[test]
+fn a_new_writers_changes_on_the_stored_heads_settle_under_the_snapshot_headers() {
+    // The common case: a device edits on top of what it last synced, as a new actor (a new
+    // browser session), naming the document's writer. The headers settle it without a load.
+    let doc = written_by("visitor-a", &["first", "second"]);
+    let mut b = doc.fork().with_actor(actor("visitor-b"));
+    for key in ["first", "b2"] {
+        b.transact(|tx| tx.put(ROOT, key, 2_i64).map(|_| ()))
+            .expect("a put commits");
+    }
+    let changes = facts(&new_changes(&b, &doc));
+    let judged = check(&changes, &[], &headers_of(&doc));
+    assert!(SnapshotHeaders::settles(&judged), "{judged:?}");
+    // The headers hold only the heads: a pending change older than them is not settled there,
+    // where the loaded document settles it.
+    let older = facts(&doc.get_changes(&[])[..1]);
+    assert_eq!(
+        check(&[], &older, &headers_of(&doc)).map(|outcome| outcome.settled),
+        Ok(Vec::new())
+    );
+    assert_eq!(
+        check(&[], &older, &doc).map(|outcome| outcome.settled),
+        Ok(vec![older[0].hash])
+    );
+}
+
+#[test]
+fn under_the_snapshot_headers_a_change_on_an_older_change_is_left_to_the_loaded_document() {
+    // A forged change on the document's first change (not a head): the headers do not hold
+    // its dependency, so it seems to wait, suspicious. Only the loaded document shows that
+    // automerge would apply it at once: refused there.
+    let doc = written_by("visitor-a", &["first", "second"]);
+    let first = doc.get_changes(&[])[0].hash();
+    let at_first = doc.fork_at(&[first]).expect("the first change");
+    let forged = facts(&[forged_naming(&at_first, "stranger")]);
+    assert_eq!(forged[0].deps, vec![first]);
+    let judged = check(&forged, &[], &headers_of(&doc));
+    assert!(!SnapshotHeaders::settles(&judged), "{judged:?}");
+    assert_eq!(
+        check(&forged, &[], &doc).expect_err("refused").actor,
+        actor("stranger")
+    );
+    // An honest edit on the older change, by the known writer, settles under the headers: it
+    // names only actors they list, whenever it is applied.
+    let mut honest = at_first.fork().with_actor(actor("visitor-a"));
+    honest
+        .transact(|tx| tx.put(ROOT, "late", 1_i64).map(|_| ()))
+        .expect("a put commits");
+    let late = facts(&new_changes(&honest, &at_first));
+    assert!(SnapshotHeaders::settles(&check(
+        &late,
+        &[],
+        &headers_of(&doc)
+    )));
+}
+
+#[test]
+fn what_the_snapshot_headers_do_not_settle_the_loaded_document_decides() {
+    // The snapshot is older than the document: visitor-b joined after it was saved (an
+    // incremental change). A partner's edit naming visitor-b seems suspicious under the
+    // headers, and passes in the loaded document.
+    let a = written_by("visitor-a", &["first"]);
+    let snapshot = headers_of(&a);
+    let mut b = a.fork().with_actor(actor("visitor-b"));
+    b.transact(|tx| tx.put(ROOT, "first", 2_i64).map(|_| ()))
+        .expect("a put commits");
+    let mut c = b.fork().with_actor(actor("visitor-c"));
+    c.transact(|tx| tx.put(ROOT, "first", 3_i64).map(|_| ()))
+        .expect("a put commits");
+    let edit = facts(&new_changes(&c, &b));
+    let judged = check(&edit, &[], &snapshot);
+    assert_eq!(
+        judged.as_ref().map(|outcome| outcome.suspicious.clone()),
+        Ok(vec![edit[0].hash])
+    );
+    assert!(!SnapshotHeaders::settles(&judged));
+    assert!(!SnapshotHeaders::settles(&Err(UnknownActor {
+        change: edit[0].hash,
+        actor: actor("visitor-b"),
+        pending: false,
+    })));
+    assert_eq!(check(&edit, &[], &b), Ok(Outcome::default()));
+    assert_eq!(SnapshotHeaders::read([&b"not a chunk"[..]]).map(drop), None);
+}

@@ -9,21 +9,27 @@
 //! got it, samod tells the next device that asks that it does not exist
 //! (`two_devices_co_edit_documents_of_different_shards_live` in `tests/tests/sync.rs` failed so).
 //!
-//! Loading costs a millisecond or more, so the common case is answered without it: when the
-//! actors a message names are all listed in the stored snapshots' headers
-//! ([`chunk_bounds::document_actors`]) and nothing suspicious is pending, nothing is loaded. And
-//! a connection remembers the actors each document was seen to know (an actor never leaves a document's table): while a document has no suspicious
-//! pending change, a message naming only such actors cannot make automerge look up an unknown
-//! one, and passes without a look; its changes still join the pending ones.
+//! Loading costs a millisecond or more, so the common cases are answered without it. A document
+//! never stored is judged as [`NewDocument`], exactly. Otherwise, while nothing suspicious is
+//! pending, the check runs first under what the stored snapshots' headers declare
+//! ([`SnapshotHeaders`]: their actors and heads), and an outcome with nothing suspicious there
+//! holds for the document: a device's changes on top of the heads it last synced, by a known
+//! author or a new one (each browser session of the JavaScript client writes as a new actor),
+//! pass without a load. And a connection remembers the actors each document was seen to know
+//! (an actor never leaves a document's table): while a document has no suspicious pending
+//! change, a message naming only such actors cannot make automerge look up an unknown one, and
+//! passes without a look; its changes still join the pending ones.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use automerge::{ActorId, Change, ChangeHash};
-use nimo_shared::sync::{DocumentId, chunk_bounds};
+use nimo_shared::sync::DocumentId;
 
-use super::{ChangeFacts, DocumentView, NewDocument, Outcome, UnknownActor, check};
+use super::{
+    ChangeFacts, DocumentView, NewDocument, Outcome, SnapshotHeaders, UnknownActor, check,
+};
 use crate::storage::SqliteChunkStore;
 
 /// How long a pending change that is not suspicious is kept: samod applies and stores a change
@@ -176,9 +182,8 @@ impl ActorWatch {
     }
 
     /// [`check`] in the stored document, with which of `named` it knows. `None` if it could not
-    /// be read. With `quick` (nothing suspicious is pending), a message whose actors the stored
-    /// snapshots' headers all list is let through without loading the document: no change of
-    /// it can make automerge look up an unknown actor, applied now or later.
+    /// be read. With `quick` (nothing suspicious is pending), an outcome found under the stored
+    /// snapshots' headers with nothing suspicious is taken without loading the document.
     async fn judge(
         &self,
         document: DocumentId,
@@ -208,26 +213,21 @@ impl ActorWatch {
                 return None;
             }
         };
-        if quick {
-            // A snapshot lists the actors of the document samod saved, which samod's copy
-            // still knows; the incremental changes after it are left to the load below (one of
-            // them may wait in samod's queue after a crash, its author unknown).
-            let listed: HashSet<ActorId> = stored
-                .snapshots
-                .iter()
-                .filter_map(|snapshot| chunk_bounds::document_actors(snapshot))
-                .flatten()
-                .collect();
-            if named.iter().all(|actor| listed.contains(actor)) {
-                return Some((Ok(Outcome::default()), named.into_iter().collect()));
+        if stored.is_empty() {
+            // Exact, and cheap: no load, so no trip to a blocking thread.
+            return Some(judge_in(&NewDocument, &incoming, &pending, &named));
+        }
+        if quick
+            && let Some(headers) = SnapshotHeaders::read(stored.snapshots.iter().map(Vec::as_slice))
+        {
+            let judged = judge_in(&headers, &incoming, &pending, &named);
+            if SnapshotHeaders::settles(&judged.0) {
+                return Some(judged);
             }
         }
+        tracing::debug!(doc = %doc_id, quick, "the actor check loads the stored document");
         tokio::task::spawn_blocking(move || {
-            if stored.is_empty() {
-                judge_in(&NewDocument, &incoming, &pending, &named)
-            } else {
-                judge_in(&stored.load(&doc_id), &incoming, &pending, &named)
-            }
+            judge_in(&stored.load(&doc_id), &incoming, &pending, &named)
         })
         .await
         .ok()

@@ -20,6 +20,15 @@ fn written_by(author: &str, keys: &[&str]) -> Automerge {
     doc
 }
 
+/// `doc` received by `author`, who then sets `key` to `value` (one change).
+fn edited_by(doc: &Automerge, author: &str, key: &str, value: i64) -> Automerge {
+    let mut edited = doc.fork().with_actor(actor(author));
+    edited
+        .transact(|tx| tx.put(ROOT, key, value).map(|_| ()))
+        .expect("a put commits");
+    edited
+}
+
 fn facts(changes: &[Change]) -> Vec<ChangeFacts> {
     changes.iter().map(ChangeFacts::from).collect()
 }
@@ -84,9 +93,7 @@ fn the_fuzzers_change_is_refused_for_a_new_document() {
 fn a_partners_edit_naming_the_first_writer_passes() {
     // Visitor A writes, B receives A's changes and edits: B's change names A.
     let a = written_by("visitor-a", &["first", "second"]);
-    let mut b = a.fork().with_actor(actor("visitor-b"));
-    b.transact(|tx| tx.put(ROOT, "first", 2_i64).map(|_| ()))
-        .expect("a put commits");
+    let b = edited_by(&a, "visitor-b", "first", 2);
     let edit = new_changes(&b, &a);
     assert_eq!(edit.len(), 1);
     assert!(edit[0].other_actor_ids().contains(&actor("visitor-a")));
@@ -101,12 +108,8 @@ fn a_partners_edit_naming_the_first_writer_passes() {
 #[test]
 fn a_new_writers_first_change_introduces_it_to_the_changes_after() {
     let a = written_by("visitor-a", &["first"]);
-    let mut b = a.fork().with_actor(actor("visitor-b"));
-    b.transact(|tx| tx.put(ROOT, "b1", 1_i64).map(|_| ()))
-        .expect("a put commits");
-    let mut c = b.fork().with_actor(actor("visitor-c"));
-    c.transact(|tx| tx.put(ROOT, "b1", 2_i64).map(|_| ()))
-        .expect("a put commits");
+    let b = edited_by(&a, "visitor-b", "b1", 1);
+    let c = edited_by(&b, "visitor-c", "b1", 2);
     // B's first change and C's, which names B, in one message to a document that knows only A.
     let changes = new_changes(&c, &a);
     assert_eq!(changes.len(), 2);
@@ -269,10 +272,7 @@ fn under_the_snapshot_headers_a_change_on_an_older_change_is_left_to_the_loaded_
     );
     // An honest edit on the older change, by the known writer, settles under the headers: it
     // names only actors they list, whenever it is applied.
-    let mut honest = at_first.fork().with_actor(actor("visitor-a"));
-    honest
-        .transact(|tx| tx.put(ROOT, "late", 1_i64).map(|_| ()))
-        .expect("a put commits");
+    let honest = edited_by(&at_first, "visitor-a", "late", 1);
     let late = facts(&new_changes(&honest, &at_first));
     assert!(SnapshotHeaders::settles(&check(
         &late,
@@ -288,12 +288,8 @@ fn what_the_snapshot_headers_do_not_settle_the_loaded_document_decides() {
     // headers, and passes in the loaded document.
     let a = written_by("visitor-a", &["first"]);
     let snapshot = headers_of(&a);
-    let mut b = a.fork().with_actor(actor("visitor-b"));
-    b.transact(|tx| tx.put(ROOT, "first", 2_i64).map(|_| ()))
-        .expect("a put commits");
-    let mut c = b.fork().with_actor(actor("visitor-c"));
-    c.transact(|tx| tx.put(ROOT, "first", 3_i64).map(|_| ()))
-        .expect("a put commits");
+    let b = edited_by(&a, "visitor-b", "first", 2);
+    let c = edited_by(&b, "visitor-c", "first", 3);
     let edit = facts(&new_changes(&c, &b));
     let judged = check(&edit, &[], &snapshot);
     assert_eq!(

@@ -1,7 +1,8 @@
 //! One device's sync WebSocket multiplexed over the shards ([`super::shards`]).
 //!
-//! Each shard gets its own virtual connection: two channels, handed to that shard's samod
-//! acceptor as a [`samod::Transport`] bound to the device's peer id. The device's frames (past
+//! Each shard the device reaches gets its own virtual connection, opened when the device first
+//! sends it something: two channels, handed to that shard's samod acceptor as a
+//! [`samod::Transport`] bound to the device's peer id. The device's frames (past
 //! the guard, the write audit and the rate limit in [`super::ws`]) are routed by what they
 //! concern ([`route`]): a message about a document to that document's shard only, and the
 //! connection-wide ones to the shards the device has joined. A shard hears the device's `join`
@@ -23,7 +24,7 @@ use std::time::Duration;
 
 use futures::channel::mpsc;
 use futures::future::BoxFuture;
-use futures::stream::{FuturesUnordered, select_all};
+use futures::stream::{BoxStream, FuturesUnordered, SelectAll, select_all};
 use futures::{FutureExt as _, Sink, SinkExt as _, Stream, StreamExt as _};
 use minicbor::Decoder;
 use minicbor::data::Type;
@@ -195,16 +196,16 @@ pub fn connect_to_shard(
 
 /// Serves one device connection over `shards` shards until it ends: `frames` are the device's
 /// (already guarded), `socket` takes the replies, and `connect(index, frames, replies)` opens
-/// shard `index`'s virtual connection ([`connect_to_shard`]), returning a future that completes
-/// when the shard ends it. With `cold` (the server's cold reads and the device's peer id),
-/// requests for documents no shard has loaded are answered without the shards
-/// ([`super::cold_read`]).
+/// shard `index`'s virtual connection ([`connect_to_shard`]) when the device first needs that
+/// shard, returning a future that completes when the shard ends it. With `cold` (the server's
+/// cold reads and the device's peer id), requests for documents no shard has loaded are
+/// answered without the shards ([`super::cold_read`]).
 pub async fn serve<Frames, FrameError, Socket, Connect>(
     frames: Frames,
     socket: Socket,
     shards: usize,
     cold: Option<(ColdReads, PeerId)>,
-    mut connect: Connect,
+    connect: Connect,
 ) -> Outcome
 where
     Frames: Stream<Item = Result<Incoming, FrameError>> + Unpin,
@@ -213,69 +214,55 @@ where
     Socket::Error: Display,
     Connect: FnMut(usize, mpsc::Receiver<Vec<u8>>, mpsc::Sender<Vec<u8>>) -> Option<ShardEnded>,
 {
-    let mut to_shards = Vec::with_capacity(shards);
-    let mut from_shards = Vec::with_capacity(shards);
+    // The shards the device reaches are linked as it goes: their replies join the writing
+    // side's streams and their ends the watched ones through these two channels.
+    let (linked_replies, mut replies_to_add) = mpsc::unbounded();
+    let (linked_ends, mut ends_to_add) = mpsc::unbounded();
     let mut ends = FuturesUnordered::new();
-    for index in 0..shards {
-        let (frames_tx, frames_rx) = mpsc::channel(SHARD_QUEUE);
-        let (replies_tx, replies_rx) = mpsc::channel(SHARD_QUEUE);
-        let Some(end) = connect(index, frames_rx, replies_tx) else {
-            return Outcome {
-                handshake: false,
-                ended: Ended::Refused,
-            };
-        };
-        ends.push(end.map(move |reason| (index, reason)));
-        to_shards.push(frames_tx);
-        from_shards.push(replies_rx.map(move |reply| (index, reply)));
-    }
     // Cold reads answer on a channel of their own, written to the socket like a shard's, and
     // hand frames for the shards back to the reading side.
     let (cold_replies, cold_answers) = mpsc::channel(SHARD_QUEUE);
     let (replays_tx, replays) = mpsc::channel(SHARD_QUEUE);
     let cold = cold.map(|(reads, peer)| reads.connection(peer, cold_replies, replays_tx));
-    let mut replies: Vec<_> = from_shards
-        .into_iter()
-        .map(|replies| replies.boxed())
-        .collect();
-    replies.push(cold_answers.map(move |reply| (shards, reply)).boxed());
     // The follow-ups come from the reading side and are written like a shard's replies.
     let (follow_up_frames, follow_ups_out) = mpsc::channel(SHARD_QUEUE);
-    replies.push(follow_ups_out.map(move |frame| (shards + 1, frame)).boxed());
+    let replies = select_all([
+        cold_answers.map(move |reply| (shards, reply)).boxed(),
+        follow_ups_out.map(move |frame| (shards + 1, frame)).boxed(),
+    ]);
     let follow_ups = std::sync::Mutex::new(FollowUps::default());
     let mut handshake = false;
     let ended = {
-        let links = ShardLinks::new(&mut to_shards);
+        let links = ShardLinks::new(shards, connect, linked_replies, linked_ends);
         let reading = forward_frames(
             frames,
             replays,
             links,
             cold.as_ref(),
             (&follow_ups, follow_up_frames),
-        )
-        .fuse();
+        );
         let writing = write_replies(
-            select_all(replies),
+            replies,
+            &mut replies_to_add,
             socket,
             shards,
             &follow_ups,
             &mut handshake,
-        )
-        .fuse();
-        futures::pin_mut!(reading, writing);
-        futures::select! {
+        );
+        let watching = first_shard_end(&mut ends, &mut ends_to_add);
+        tokio::select! {
             ended = reading => ended,
             ended = writing => ended,
-            end = ends.next() => match end {
-                Some((shard, reason)) => Ended::Shard { shard, reason },
-                None => Ended::Refused,
-            },
+            ended = watching => ended,
         }
-        // The socket's halves are dropped here, which closes it.
+        // The socket's halves and the links to the shards are dropped here, which closes the
+        // socket and ends every linked shard's frames.
     };
     // The shards see their frames end and close their virtual connections.
     drop(cold);
-    drop(to_shards);
+    while let Ok(end) = ends_to_add.try_recv() {
+        ends.push(end);
+    }
     let all_closed = async { while ends.next().await.is_some() {} };
     if tokio::time::timeout(SHARDS_CLOSE_WITHIN, all_closed)
         .await
@@ -286,35 +273,100 @@ where
     Outcome { handshake, ended }
 }
 
-/// The device connection's links to the shards. A shard hears the device's `join` only when
-/// the device first sends it something else (the handshake shard, chosen by the device's peer
-/// id, at once): samod subscribes every joined connection to every document its repository has
-/// loaded (`ensure_connections`), so a shard the device never uses must not know it.
-struct ShardLinks<'a> {
-    to_shards: &'a mut [mpsc::Sender<Vec<u8>>],
-    joined: Vec<bool>,
-    join: Option<Vec<u8>>,
+/// A linked shard's replies, tagged with its index.
+type ShardReplies = BoxStream<'static, (usize, Vec<u8>)>;
+
+/// A linked shard's end, tagged with its index.
+type TaggedEnd = BoxFuture<'static, (usize, String)>;
+
+/// Waits for the first linked shard to end its virtual connection; shards linked meanwhile
+/// arrive on `to_add`.
+async fn first_shard_end(
+    ends: &mut FuturesUnordered<TaggedEnd>,
+    to_add: &mut mpsc::UnboundedReceiver<TaggedEnd>,
+) -> Ended {
+    loop {
+        tokio::select! {
+            Some(end) = to_add.next() => ends.push(end),
+            Some((shard, reason)) = ends.next(), if !ends.is_empty() => {
+                return Ended::Shard { shard, reason };
+            }
+            // The links are gone only when the reading side is, which ends the connection.
+            else => std::future::pending::<()>().await,
+        }
+    }
 }
 
-impl<'a> ShardLinks<'a> {
-    fn new(to_shards: &'a mut [mpsc::Sender<Vec<u8>>]) -> Self {
-        let joined = vec![false; to_shards.len()];
+/// The device connection's links to the shards, made as the device reaches them. A shard's
+/// virtual connection opens when the device first sends it something (the handshake shard,
+/// chosen by the device's peer id, with the `join`): with many shards a device reaches few,
+/// and an idle device connection costs the others nothing. A shard hears the device's `join`
+/// before anything else it is sent: samod subscribes every joined connection to every
+/// document its repository has loaded (`ensure_connections`), so a shard the device never
+/// uses must not know it.
+struct ShardLinks<Connect> {
+    connect: Connect,
+    /// Each shard's frames, once linked.
+    to_shards: Vec<Option<mpsc::Sender<Vec<u8>>>>,
+    joined: Vec<bool>,
+    join: Option<Vec<u8>>,
+    /// Where a new link's replies and end go (see [`serve`]).
+    replies: mpsc::UnboundedSender<ShardReplies>,
+    ends: mpsc::UnboundedSender<TaggedEnd>,
+}
+
+impl<Connect> ShardLinks<Connect>
+where
+    Connect: FnMut(usize, mpsc::Receiver<Vec<u8>>, mpsc::Sender<Vec<u8>>) -> Option<ShardEnded>,
+{
+    fn new(
+        shards: usize,
+        connect: Connect,
+        replies: mpsc::UnboundedSender<ShardReplies>,
+        ends: mpsc::UnboundedSender<TaggedEnd>,
+    ) -> Self {
         Self {
-            to_shards,
-            joined,
+            connect,
+            to_shards: (0..shards).map(|_| None).collect(),
+            joined: vec![false; shards],
             join: None,
+            replies,
+            ends,
         }
+    }
+
+    fn shards(&self) -> usize {
+        self.to_shards.len()
+    }
+
+    /// `shard`'s frames, opening its virtual connection if the device has not reached it yet.
+    fn link(&mut self, shard: usize) -> Result<&mut mpsc::Sender<Vec<u8>>, Ended> {
+        let link = &mut self.to_shards[shard];
+        if link.is_none() {
+            let (frames_tx, frames_rx) = mpsc::channel(SHARD_QUEUE);
+            let (replies_tx, replies_rx) = mpsc::channel(SHARD_QUEUE);
+            let end = (self.connect)(shard, frames_rx, replies_tx).ok_or(Ended::Refused)?;
+            // Both receivers live as long as the connection's `serve`, which outlives the links.
+            let _ = self
+                .replies
+                .unbounded_send(replies_rx.map(move |reply| (shard, reply)).boxed());
+            let _ = self
+                .ends
+                .unbounded_send(end.map(move |reason| (shard, reason)).boxed());
+            *link = Some(frames_tx);
+        }
+        Ok(link.as_mut().expect("linked above"))
     }
 
     /// Sends `frame` to `shard`, after the device's `join` if the shard has not had it.
     async fn send(&mut self, shard: usize, frame: Vec<u8>) -> Result<(), Ended> {
         if !self.joined[shard]
-            && let Some(join) = &self.join
+            && let Some(join) = self.join.clone()
         {
             self.joined[shard] = true;
-            Self::send_to(&mut self.to_shards[shard], shard, join.clone()).await?;
+            Self::send_to(self.link(shard)?, shard, join).await?;
         }
-        Self::send_to(&mut self.to_shards[shard], shard, frame).await
+        Self::send_to(self.link(shard)?, shard, frame).await
     }
 
     /// A connection-wide frame: the first `join` goes to the handshake shard and is kept for
@@ -328,13 +380,13 @@ impl<'a> ShardLinks<'a> {
             && let Some(Message::Join { sender_id, .. }) = message
         {
             self.join = Some(frame.clone());
-            let shard = shard_of(sender_id.as_str().as_bytes(), self.to_shards.len());
+            let shard = shard_of(sender_id.as_str().as_bytes(), self.shards());
             self.joined[shard] = true;
-            return Self::send_to(&mut self.to_shards[shard], shard, frame).await;
+            return Self::send_to(self.link(shard)?, shard, frame).await;
         }
-        for shard in 0..self.to_shards.len() {
+        for shard in 0..self.shards() {
             if self.joined[shard] {
-                Self::send_to(&mut self.to_shards[shard], shard, frame.clone()).await?;
+                Self::send_to(self.link(shard)?, shard, frame.clone()).await?;
             }
         }
         Ok(())
@@ -357,16 +409,17 @@ impl<'a> ShardLinks<'a> {
 /// what the cold reads hand back (`replays`) is routed like the device's own frames
 /// ([`super::cold_read`]). The device's own frames (not the replayed ones, which it sent
 /// before) are shown to the follow-ups, whose frames go out on the sender beside them.
-async fn forward_frames<Frames, FrameError>(
+async fn forward_frames<Frames, FrameError, Connect>(
     mut frames: Frames,
     mut replays: mpsc::Receiver<Vec<u8>>,
-    mut links: ShardLinks<'_>,
+    mut links: ShardLinks<Connect>,
     cold: Option<&ColdConnection>,
     (follow_ups, mut follow_up_frames): (&std::sync::Mutex<FollowUps>, mpsc::Sender<Vec<u8>>),
 ) -> Ended
 where
     Frames: Stream<Item = Result<Incoming, FrameError>> + Unpin,
     FrameError: Display,
+    Connect: FnMut(usize, mpsc::Receiver<Vec<u8>>, mpsc::Sender<Vec<u8>>) -> Option<ShardEnded>,
 {
     loop {
         let frame = tokio::select! {
@@ -386,7 +439,7 @@ where
             },
             Some(replayed) = replays.next() => Incoming::decode(replayed),
         };
-        let sent = match route(frame.message.as_ref(), &frame.bytes, links.to_shards.len()) {
+        let sent = match route(frame.message.as_ref(), &frame.bytes, links.shards()) {
             Route::All => links.send_to_all(frame.message.as_ref(), frame.bytes).await,
             Route::One(shard) => {
                 let document = document_of(frame.message.as_ref(), &frame.bytes);
@@ -412,15 +465,17 @@ where
 
 /// Writes the shards' replies to the socket, forwarding the first `peer` reply and dropping
 /// the other shards' (identical) ones, and showing each to the follow-ups before it goes.
-async fn write_replies<Replies, Socket>(
-    mut replies: Replies,
+/// `replies` starts with the cold reads' and the follow-ups' streams; each shard's joins it
+/// from `to_add` when the shard is linked.
+async fn write_replies<Socket>(
+    mut replies: SelectAll<ShardReplies>,
+    to_add: &mut mpsc::UnboundedReceiver<ShardReplies>,
     mut socket: Socket,
     shards: usize,
     follow_ups: &std::sync::Mutex<FollowUps>,
     handshake: &mut bool,
 ) -> Ended
 where
-    Replies: Stream<Item = (usize, Vec<u8>)> + Unpin,
     Socket: Sink<Vec<u8>> + Unpin,
     Socket::Error: Display,
 {
@@ -429,7 +484,18 @@ where
     // The cold reads' and the follow-ups' channels come last and never send a `peer`.
     let mut answered = vec![false; shards + 2];
     let mut first_peer: Option<Message> = None;
-    while let Some((shard, reply)) = replies.next().await {
+    loop {
+        let (shard, reply) = tokio::select! {
+            Some(linked) = to_add.next() => {
+                replies.push(linked);
+                continue;
+            }
+            // The cold reads' and follow-ups' senders live as long as the reading side.
+            next = replies.next() => match next {
+                Some(reply) => reply,
+                None => break,
+            },
+        };
         if !answered[shard]
             && let Ok(peer @ Message::Peer { .. }) = Message::decode(&reply)
         {

@@ -55,6 +55,8 @@ fn documents_in_two_shards() -> (DocumentId, DocumentId) {
 struct Seen {
     /// (shard, frame) in arrival order.
     frames: Vec<(usize, Vec<u8>)>,
+    /// Shards whose virtual connection was opened, in order.
+    connected: Vec<usize>,
     /// Shards whose frames ended.
     ended: Vec<usize>,
 }
@@ -68,6 +70,7 @@ fn fake_shard(
     seen: Arc<Mutex<Seen>>,
     storage: String,
 ) -> Option<ShardEnded> {
+    seen.lock().expect("not poisoned").connected.push(index);
     Some(
         async move {
             while let Some(frame) = frames.next().await {
@@ -195,8 +198,18 @@ async fn the_device_sees_one_peer_reply_and_each_shard_only_its_documents() {
     assert_eq!(kinds(&rest), Vec::<String>::new(), "no second peer reply");
     let seen = seen.lock().expect("not poisoned");
     // The handshake shard hears the join at once, a document's shard right before its first
-    // message, and a shard the device never uses not at all.
+    // message, and a shard the device never uses not at all: it is not even connected.
     let handshake_shard = shard_of(DEVICE.as_bytes(), SHARDS);
+    let mut reached: Vec<usize> = [DEVICE.as_bytes(), first.as_bytes(), second.as_bytes()]
+        .iter()
+        .map(|bytes| shard_of(bytes, SHARDS))
+        .collect();
+    reached.sort_unstable();
+    reached.dedup();
+    assert!(reached.len() < SHARDS, "the test needs a shard left unused");
+    let mut connected = seen.connected.clone();
+    connected.sort_unstable();
+    assert_eq!(connected, reached, "each reached shard connected once");
     for shard in 0..SHARDS {
         let mut expected = Vec::new();
         for id in [first, second] {
@@ -217,7 +230,7 @@ async fn the_device_sees_one_peer_reply_and_each_shard_only_its_documents() {
     }
     let mut ended = seen.ended.clone();
     ended.sort_unstable();
-    assert_eq!(ended, (0..SHARDS).collect::<Vec<_>>());
+    assert_eq!(ended, reached, "every connected shard's frames ended");
 }
 
 #[tokio::test]
@@ -225,6 +238,15 @@ async fn a_shard_closing_its_connection_closes_the_device_connection() {
     let (device, mut received, seen, served) = serve_fake(|_| "storage-1".to_owned());
     send(&device, join());
     assert_eq!(received.next().await, Some(peer("storage-1")));
+    // A document outside shard 0 links its shard too.
+    let (first, second) = documents_in_two_shards();
+    let elsewhere = if shard_of(first.as_bytes(), SHARDS) == 0 {
+        second
+    } else {
+        first
+    };
+    let other_shard = shard_of(elsewhere.as_bytes(), SHARDS);
+    send(&device, sync_about(elsewhere));
     // Undecodable: routed to shard 0, which closes its virtual connection over it.
     send(&device, vec![0xff]);
     let outcome = served.await.expect("serving does not panic");
@@ -235,12 +257,21 @@ async fn a_shard_closing_its_connection_closes_the_device_connection() {
             reason: "malformed frame".to_owned()
         }
     );
-    // The socket is closed and the other shards' connections ended.
+    // The socket is closed and the other linked shards' connections ended; the shards the
+    // device never reached were never connected.
     assert_eq!(received.next().await, None);
     assert!(device.is_closed());
-    let mut ended = seen.lock().expect("not poisoned").ended.clone();
+    let seen = seen.lock().expect("not poisoned");
+    let mut linked = vec![0, shard_of(DEVICE.as_bytes(), SHARDS), other_shard];
+    linked.sort_unstable();
+    linked.dedup();
+    let mut connected = seen.connected.clone();
+    connected.sort_unstable();
+    assert_eq!(connected, linked);
+    let mut ended = seen.ended.clone();
     ended.sort_unstable();
-    assert_eq!(ended, (1..SHARDS).collect::<Vec<_>>());
+    linked.retain(|&shard| shard != 0);
+    assert_eq!(ended, linked);
 }
 
 #[tokio::test]
@@ -301,4 +332,43 @@ async fn real_samod_shards_over_one_storage_answer_with_one_peer() {
     for repo in &repos {
         repo.stop().await;
     }
+}
+
+#[tokio::test]
+async fn a_shard_refusing_its_late_connection_ends_the_device_connection_as_refused() {
+    // Every shard but the handshake's is stopping: the join succeeds, the first document in
+    // another shard finds its shard refusing.
+    let (device, frames) = unbounded();
+    let (socket, mut received) = unbounded();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let handshake_shard = shard_of(DEVICE.as_bytes(), SHARDS);
+    let served = tokio::spawn(serve(
+        frames,
+        socket,
+        SHARDS,
+        None,
+        move |index, frames, replies| {
+            (index == handshake_shard)
+                .then(|| fake_shard(index, frames, replies, seen.clone(), "storage-1".to_owned()))
+                .flatten()
+        },
+    ));
+    send(&device, join());
+    assert_eq!(received.next().await, Some(peer("storage-1")));
+    let (first, second) = documents_in_two_shards();
+    let elsewhere = if shard_of(first.as_bytes(), SHARDS) == handshake_shard {
+        second
+    } else {
+        first
+    };
+    send(&device, sync_about(elsewhere));
+    let outcome = served.await.expect("serving does not panic");
+    assert_eq!(
+        outcome,
+        Outcome {
+            handshake: true,
+            ended: Ended::Refused
+        }
+    );
+    assert_eq!(received.next().await, None, "the socket is closed");
 }

@@ -37,12 +37,12 @@ pub struct Config {
     /// How many samod repositories the documents are sharded over (`sync::shards`): samod's
     /// hub does work per event proportional to its connections × its loaded documents, and
     /// keeps a sync state for each such pair, so each shard holds a K-th of the documents and
-    /// only the connections that use them. 64 by default: W2 (50 devices × 20 documents) took
-    /// 8.6 s and 168 MB with 64 against 12.6 s and 342 MB with 16 (BENCH-RESULTS.md, session
-    /// 5). 256 took ~20% less server CPU in W2 but more than doubled the memory of 1,000 open
-    /// connections (1,428 MB against 642 MB, session 8), because every device connection opens
-    /// a virtual connection to every shard. Changing it between starts is safe: a document
-    /// moves to another shard, which loads it from storage.
+    /// only the connections that use them. 256 by default (BENCH-RESULTS.md, session 11): a
+    /// device connection opens a virtual connection only to the shards it reaches, so more
+    /// shards cost an idle connection nothing, and W2's peak memory was 119 MB with 256
+    /// against 149 MB with 64 and 135 MB with 1,024; 1,000 open connections peaked at 340 MB
+    /// (384 MB with 64). Changing it between starts is safe: a document moves to another
+    /// shard, which loads it from storage.
     pub sync_shards: usize,
     /// Per-connection limits on sync frames (built in; not read from the file or environment,
     /// tests lower them).
@@ -69,7 +69,7 @@ impl Default for Config {
             log_format: LogFormat::Pretty,
             max_document_bytes: 8 * 1024 * 1024,
             behind_proxy: false,
-            sync_shards: 64,
+            sync_shards: 256,
             sync_rate_limit: crate::sync::rate::RateLimit::default(),
         }
     }
@@ -133,8 +133,8 @@ pub enum ConfigError {
     },
 }
 
-/// The most shards allowed: each is a samod repository with its own tasks, and every device
-/// connection opens one virtual connection per shard.
+/// The most shards allowed: each is a samod repository with its own tasks (1,024 used more
+/// memory than 256 in W2, session 11).
 pub const MAX_SYNC_SHARDS: usize = 256;
 
 /// The file layer: every key optional, unknown keys rejected so a typo is not silently ignored.
@@ -341,9 +341,9 @@ mod tests {
     }
 
     #[test]
-    fn sync_shards_default_to_64_and_layer_like_the_rest() {
+    fn sync_shards_default_to_256_and_layer_like_the_rest() {
         let config = Config::from_layers(None, env(&[])).expect("defaults load");
-        assert_eq!(config.sync_shards, 64);
+        assert_eq!(config.sync_shards, 256);
         let config = Config::from_layers(
             Some(("sync_shards = 4\n", Path::new("nimo.toml"))),
             env(&[]),

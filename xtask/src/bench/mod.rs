@@ -61,6 +61,10 @@ pub struct BenchArgs {
     /// Measure the release server even in the smoke version.
     #[arg(long)]
     release: bool,
+    /// Run W1–W3 against nimo's server only (the reference's Node clients still drive it), for
+    /// before-and-after experiments on nimo; no ratios are printed.
+    #[arg(long)]
+    nimo_only: bool,
     /// W3's read cap in seconds for the reference (BENCH.md's is 120 s; its rate is what is
     /// compared — repo2 reads ~900 documents in 10 s, ~1,800 in 20 s, its rate falling as it
     /// keeps more — and 6 × 120 s would not fit the 15-minute budget).
@@ -157,6 +161,8 @@ pub struct Ctx {
     pub sizes: Sizes,
     /// Whether this is the smoke version.
     pub quick: bool,
+    /// Whether the reference's server is left out (`--nimo-only`).
+    pub nimo_only: bool,
 }
 
 /// A started server and the URL its clients use.
@@ -225,7 +231,7 @@ impl Ctx {
 
     /// The sides measured in this run.
     pub fn sides(&self) -> Vec<Side> {
-        if self.reference.is_some() {
+        if self.reference.is_some() && !self.nimo_only {
             vec![Side::Nimo, Side::Reference]
         } else {
             vec![Side::Nimo]
@@ -287,6 +293,7 @@ pub fn quick(root: &Path) -> anyhow::Result<()> {
             only: None,
             w3_reference_deadline: None,
             release: false,
+            nimo_only: false,
         },
     )
 }
@@ -345,6 +352,7 @@ pub fn run(root: &Path, args: &BenchArgs) -> anyhow::Result<()> {
             proxy: TicketProxy::start().await?,
             sizes,
             quick: args.quick,
+            nimo_only: args.nimo_only,
         };
         println!(
             "nimo bench ({}): {} runs per workload; reference: {}",

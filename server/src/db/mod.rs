@@ -5,15 +5,14 @@
 //! which is what lets the server tell a device "stored" (DESIGN.md, decision 5).
 
 mod migrations;
+mod serial;
 
-use std::{
-    path::{Path, PathBuf},
-    sync::{Arc, Mutex},
-};
+use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
 pub use migrations::{MIGRATIONS, Migration, apply as apply_migrations};
+pub use serial::SerialConnection;
 
 /// Why a database operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -45,11 +44,11 @@ pub enum DbError {
 
 /// A handle to the server's database, cheap to clone.
 ///
-/// One connection serialised behind a mutex, used from tokio's blocking pool: SQLite allows one
-/// writer at a time anyway, and the server's reads are short.
+/// One connection lent to one call at a time on tokio's blocking pool ([`SerialConnection`]):
+/// SQLite allows one writer at a time anyway, and the server's reads are short.
 #[derive(Clone, Debug)]
 pub struct Db {
-    conn: Arc<Mutex<Connection>>,
+    conn: SerialConnection,
     path: PathBuf,
 }
 
@@ -76,7 +75,7 @@ impl Db {
         conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         migrations::apply(&mut conn)?;
         Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
+            conn: SerialConnection::new(conn),
             path: path.to_owned(),
         })
     }
@@ -87,7 +86,7 @@ impl Db {
         let conn = open_connection(path)?;
         conn.pragma_update(None, "query_only", true)?;
         Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
+            conn: SerialConnection::new(conn),
             path: path.to_owned(),
         })
     }
@@ -105,15 +104,10 @@ impl Db {
         E: From<DbError> + Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
     {
-        let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
-            // A panic while holding the lock poisons it; the connection itself is still sound
-            // (SQLite rolls back an unfinished transaction), so keep serving.
-            let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| E::from(DbError::Task(e)))?
+        self.conn
+            .call(f)
+            .await
+            .map_err(|e| E::from(DbError::Task(e)))?
     }
 }
 
@@ -136,13 +130,14 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = Db::open_in(&dir.path().join("nested")).expect("open");
         assert!(db.path().exists());
-        let conn = db.conn.lock().expect("lock");
-        let mode: String = conn
-            .pragma_query_value(None, "journal_mode", |r| r.get(0))
-            .expect("journal_mode");
-        let sync: i64 = conn
-            .pragma_query_value(None, "synchronous", |r| r.get(0))
-            .expect("synchronous");
+        let (mode, sync): (String, i64) = db.conn.with_blocking(|conn| {
+            (
+                conn.pragma_query_value(None, "journal_mode", |r| r.get(0))
+                    .expect("journal_mode"),
+                conn.pragma_query_value(None, "synchronous", |r| r.get(0))
+                    .expect("synchronous"),
+            )
+        });
         assert_eq!(mode, "wal");
         assert_eq!(sync, 2, "synchronous = FULL");
     }

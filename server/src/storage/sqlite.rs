@@ -27,7 +27,7 @@ use nimo_shared::storage::{ChunkStore, StorageKey, StoreError};
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 
 use super::SqliteStoreError;
-use crate::db::{Db, open_connection};
+use crate::db::{Db, SerialConnection, open_connection};
 
 const BACKEND: &str = "sqlite";
 
@@ -46,7 +46,7 @@ pub(super) fn sql_error(error: rusqlite::Error) -> StoreError {
 /// methods are the ones both delegate to; their futures are `Send`.
 #[derive(Clone)]
 pub struct SqliteChunkStore {
-    conn: Arc<Mutex<Connection>>,
+    conn: SerialConnection,
     /// Puts waiting for the next group commit.
     queued: Arc<Mutex<Vec<QueuedPut>>>,
     path: Arc<PathBuf>,
@@ -69,7 +69,7 @@ impl SqliteChunkStore {
         drop(Db::open(path)?);
         let conn = open_connection(path)?;
         Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
+            conn: SerialConnection::new(conn),
             queued: Arc::default(),
             path: Arc::new(path.to_owned()),
             written: Arc::default(),
@@ -95,19 +95,17 @@ impl SqliteChunkStore {
         &self.path
     }
 
-    /// Runs `f` with the store's connection on tokio's blocking pool.
+    /// Runs `f` with the store's connection on tokio's blocking pool, after the calls before it
+    /// ([`SerialConnection`]).
     pub(super) async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
-            let mut guard = lock(&conn);
-            f(&mut guard)
-        })
-        .await
-        .map_err(|error| StoreError::backend(BACKEND, error))?
+        self.conn
+            .call(f)
+            .await
+            .map_err(|error| StoreError::backend(BACKEND, error))?
     }
 
     /// The bytes under exactly `key`.
@@ -446,7 +444,7 @@ mod tests {
         store.put(stored.clone(), vec![1]).await.expect("put");
 
         // Hold the connection, as a commit on disk would, while the puts queue up.
-        let held = lock(&store.conn);
+        let held = store.conn.hold().await;
         let mut puts = Vec::new();
         for n in 0..20 {
             let key = StorageKey::incremental("doc", &format!("c{n}")).expect("valid");

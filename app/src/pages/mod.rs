@@ -84,12 +84,16 @@ fn SyncStatusLine() -> impl IntoView {
             error.set(sync::logout().await.err());
         });
     };
+    // The line is built once per login and only its text follows the status: a status change
+    // comes with every tap (its change unsent, then sent), and rebuilding the masthead's
+    // elements then cost the frame drawn before the tap's write was reported durable.
+    let logged_in = Memo::new(move |_| signals.session.with(Option::is_some));
+    let label = Memo::new(move |_| status::global_label(signals.status.get(), signals.unsent()));
     move || {
-        signals.session.with(Option::is_some).then(|| {
-            let label = status::global_label(signals.status.get(), signals.unsent());
+        logged_in.get().then(|| {
             view! {
                 <p class="sync-status" role="status" data-pending-writes=move || signals.pending_writes.get()>
-                    {label}
+                    {move || label.get()}
                 </p>
                 <button type="button" class="logout" on:click=logout>"ログアウト"</button>
                 {move || error.get().map(|m| view! { <p class="logout-error" role="alert">{m}</p> })}

@@ -182,6 +182,9 @@ impl ChunkStore for IdbChunkStore {
                 let _ = tx.abort();
                 return Err(IdbError::from(error));
             }
+            if deletes.is_empty() {
+                idb::commit_now(&tx);
+            }
             idb::transaction_done(&tx).await
         };
         run.await.map_err(backend)

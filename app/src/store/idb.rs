@@ -112,6 +112,22 @@ pub async fn request_done(request: &IdbRequest) -> Result<JsValue, IdbError> {
     Ok(request.result()?)
 }
 
+/// Asks the browser to commit `tx` now, its requests all issued, instead of after the page has
+/// handled each request's `success` event, a task that can wait behind a frame being drawn
+/// (BENCH-RESULTS.md, sessions 6 and 11). A browser without `commit()` commits on its own.
+///
+/// Only for transactions that put and do not delete: with a delete and a put of the same key
+/// in one transaction, an explicit commit lost the put in Chromium (session 6, the chunk
+/// store's conformance suite), so those commit on their own.
+pub fn commit_now(tx: &IdbTransaction) {
+    if let Ok(commit) = Reflect::get(tx, &JsValue::from_str("commit"))
+        && let Some(commit) = commit.dyn_ref::<Function>()
+    {
+        // A failure (the transaction already finishing) leaves `complete` or `abort` to answer.
+        let _ = commit.call0(tx);
+    }
+}
+
 /// Waits for a transaction's `complete` (with strict durability: flushed to disk).
 pub async fn transaction_done(tx: &IdbTransaction) -> Result<(), IdbError> {
     let promise = Promise::new(&mut |resolve: Function, reject: Function| {

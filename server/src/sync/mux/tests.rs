@@ -50,6 +50,16 @@ fn documents_in_two_shards() -> (DocumentId, DocumentId) {
     (first, second)
 }
 
+/// A document that does not live in `shard` (of [`SHARDS`]).
+fn document_outside(shard: usize) -> DocumentId {
+    let (first, second) = documents_in_two_shards();
+    if shard_of(first.as_bytes(), SHARDS) == shard {
+        second
+    } else {
+        first
+    }
+}
+
 /// What the fake shards saw.
 #[derive(Default)]
 struct Seen {
@@ -239,12 +249,7 @@ async fn a_shard_closing_its_connection_closes_the_device_connection() {
     send(&device, join());
     assert_eq!(received.next().await, Some(peer("storage-1")));
     // A document outside shard 0 links its shard too.
-    let (first, second) = documents_in_two_shards();
-    let elsewhere = if shard_of(first.as_bytes(), SHARDS) == 0 {
-        second
-    } else {
-        first
-    };
+    let elsewhere = document_outside(0);
     let other_shard = shard_of(elsewhere.as_bytes(), SHARDS);
     send(&device, sync_about(elsewhere));
     // Undecodable: routed to shard 0, which closes its virtual connection over it.
@@ -279,14 +284,10 @@ async fn shards_answering_the_join_differently_close_the_connection() {
     let (device, mut received, _seen, served) = serve_fake(|index| format!("storage-{index}"));
     send(&device, join());
     // A document in another shard than the handshake's makes that shard hear the join too.
-    let handshake_shard = shard_of(DEVICE.as_bytes(), SHARDS);
-    let (first, second) = documents_in_two_shards();
-    let elsewhere = if shard_of(first.as_bytes(), SHARDS) == handshake_shard {
-        second
-    } else {
-        first
-    };
-    send(&device, sync_about(elsewhere));
+    send(
+        &device,
+        sync_about(document_outside(shard_of(DEVICE.as_bytes(), SHARDS))),
+    );
     let outcome = served.await.expect("serving does not panic");
     assert_eq!(outcome.ended, Ended::PeersDisagree);
     // Only the first answer reached the device.
@@ -355,13 +356,7 @@ async fn a_shard_refusing_its_late_connection_ends_the_device_connection_as_refu
     ));
     send(&device, join());
     assert_eq!(received.next().await, Some(peer("storage-1")));
-    let (first, second) = documents_in_two_shards();
-    let elsewhere = if shard_of(first.as_bytes(), SHARDS) == handshake_shard {
-        second
-    } else {
-        first
-    };
-    send(&device, sync_about(elsewhere));
+    send(&device, sync_about(document_outside(handshake_shard)));
     let outcome = served.await.expect("serving does not panic");
     assert_eq!(
         outcome,

@@ -113,6 +113,15 @@ type Served = (
 );
 
 fn serve_fake(storage: fn(usize) -> String) -> Served {
+    serve_fake_accepting(storage, |_| true)
+}
+
+/// [`serve_fake`] whose shards refuse a connection (as a stopping repository does) unless
+/// `accepts(index)`.
+fn serve_fake_accepting(
+    storage: fn(usize) -> String,
+    accepts: impl Fn(usize) -> bool + Send + 'static,
+) -> Served {
     let (device, frames) = unbounded();
     let (socket, received) = unbounded();
     let seen = Arc::new(Mutex::new(Seen::default()));
@@ -123,7 +132,9 @@ fn serve_fake(storage: fn(usize) -> String) -> Served {
         SHARDS,
         None,
         move |index, frames, replies| {
-            fake_shard(index, frames, replies, shards_seen.clone(), storage(index))
+            accepts(index)
+                .then(|| fake_shard(index, frames, replies, shards_seen.clone(), storage(index)))
+                .flatten()
         },
     ));
     (device, received, seen, served)
@@ -339,21 +350,11 @@ async fn real_samod_shards_over_one_storage_answer_with_one_peer() {
 async fn a_shard_refusing_its_late_connection_ends_the_device_connection_as_refused() {
     // Every shard but the handshake's is stopping: the join succeeds, the first document in
     // another shard finds its shard refusing.
-    let (device, frames) = unbounded();
-    let (socket, mut received) = unbounded();
-    let seen = Arc::new(Mutex::new(Seen::default()));
     let handshake_shard = shard_of(DEVICE.as_bytes(), SHARDS);
-    let served = tokio::spawn(serve(
-        frames,
-        socket,
-        SHARDS,
-        None,
-        move |index, frames, replies| {
-            (index == handshake_shard)
-                .then(|| fake_shard(index, frames, replies, seen.clone(), "storage-1".to_owned()))
-                .flatten()
-        },
-    ));
+    let (device, mut received, _seen, served) = serve_fake_accepting(
+        |_| "storage-1".to_owned(),
+        move |index| index == handshake_shard,
+    );
     send(&device, join());
     assert_eq!(received.next().await, Some(peer("storage-1")));
     send(&device, sync_about(document_outside(handshake_shard)));

@@ -23,7 +23,10 @@ pub fn App() -> impl IntoView {
     let signals = sync::signals();
     let page = move || {
         let route = route::current().get();
-        let logged_in = signals.session.with(Option::is_some);
+        // Read in the guards below, not before the match: the pages above them (the start page,
+        // the storage check) must not be built again when the session or readiness changes
+        // (the storage check then ran its suite twice, on the same databases).
+        let logged_in = || signals.session.with(Option::is_some);
         match route {
             Route::Start => start::StartPage().into_any(),
             Route::StorageCheck => storage_check::StorageCheck().into_any(),
@@ -40,7 +43,7 @@ pub fn App() -> impl IntoView {
             | Route::OfficeReconcile
             | Route::Visitor
             | Route::VisitCase(_)
-                if !logged_in =>
+                if !logged_in() =>
             {
                 login::LoginPage().into_any()
             }

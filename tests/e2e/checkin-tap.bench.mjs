@@ -6,7 +6,8 @@
 // each after the previous one is durable (a trainer checks people in one by one). The times
 // come from the app itself (app/src/sync/timing.rs): for each tap, the User Timing measure
 // from the click event's timeStamp until the IndexedDB transaction carrying the change's chunk
-// completed, and until the change was made and queued. A PerformanceObserver installed before
+// completed (as the chunk writer's worker heard it), until the page was told, and until the
+// change was made and queued. A PerformanceObserver installed before
 // the app starts collects them (the app keeps only the last one of each name).
 //
 // Then, on the same page, raw IndexedDB: the same number of single-put transactions of the
@@ -235,6 +236,7 @@ async function main() {
     const measures = await page.evaluate(() => window.__nimoMeasures);
     const durable = measures.filter((m) => m.name === "nimo:tap-to-durable").map((m) => m.duration);
     const edit = measures.filter((m) => m.name === "nimo:tap-to-edit").map((m) => m.duration);
+    const heard = measures.filter((m) => m.name === "nimo:tap-to-durable-heard").map((m) => m.duration);
     const mutations = await page.evaluate(() => window.__nimoMutations);
     // For each tap: from the tap to the last DOM change before its write was durable.
     const rendered = measures
@@ -283,6 +285,7 @@ async function main() {
       tap_seconds: tapSeconds,
       durable: summary(durable),
       edit: summary(edit),
+      heard: summary(heard),
       rendered: summary(rendered),
       row_shown: summary(shown),
       raw_idb: summary(raw),

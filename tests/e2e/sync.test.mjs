@@ -72,8 +72,31 @@ test("the IndexedDB chunk store passes the shared conformance suite", async () =
     .waitFor({ timeout: 60_000 })
     .catch((e) => assert.fail(`the suite did not finish: ${e.message}\n${browser.errors.join("\n")}`));
   const text = await page.getByRole("status").textContent();
-  assert.match(text, /15 \/ 15 件の検査に合格/);
+  assert.match(text, /15 \/ 15 件の検査に合格（書き込み: 専用ワーカー）/);
   await page.close();
+});
+
+test("without the chunk writer's worker the store writes on the page and loses nothing", async () => {
+  // A browser of its own: its first page is not controlled by the service worker yet, so the
+  // worker's script comes from the network, where it is refused.
+  const profileDir = await tempDir("profile-no-writer");
+  dirs.push(profileDir);
+  const own = await launchBrowser({ profileDir });
+  try {
+    let refused = 0;
+    await own.context.route(/\/idb-writer-[0-9a-f]+\.js$/, (route) => {
+      refused += 1;
+      return route.abort();
+    });
+    const page = await own.context.newPage();
+    await page.goto(`${server.url}/_debug/storage`);
+    await page.getByText(/件の検査に合格/).waitFor({ timeout: 60_000 });
+    const text = await page.getByRole("status").textContent();
+    assert.match(text, /15 \/ 15 件の検査に合格（書き込み: ページ）/);
+    assert.ok(refused > 0, "the worker's script was asked for and refused");
+  } finally {
+    await own.close();
+  }
 });
 
 test("a trainer's check-in reaches the server and is confirmed stored", async () => {

@@ -157,6 +157,11 @@ test("installed once online, the app works with the server stopped and syncs whe
   await markCompleted(page, "宮城 花子");
   await markCompleted(page, "牡鹿 次郎");
   assert.deepEqual(await counts(page), { registered: 3, present: 3, completed: 2 });
+  // The chunk writer's worker script came from the service worker's cache and did the writes.
+  assert.equal(
+    await page.evaluate(() => document.documentElement.dataset.chunkWriter),
+    "worker",
+  );
   await page.getByTestId("doc-status").getByText("この端末のみ").waitFor();
   await page.getByText(/オフライン（1件の変更が未送信）/).waitFor();
   // Logging out would delete the only copy: refused, with the reason.

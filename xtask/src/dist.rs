@@ -98,11 +98,11 @@ pub fn build(root: &Path) -> anyhow::Result<PathBuf> {
     }
 
     let public = root.join("public");
-    let css = fs::read(public.join("style.css"))?;
-    names.insert(
-        "style.css".into(),
-        write_hashed(&staging, "style.css", &css)?,
-    );
+    // The stylesheet and the chunk writer's worker script, as they are.
+    for file in ["style.css", "idb-writer.js"] {
+        let bytes = fs::read(public.join(file)).with_context(|| format!("reading {file}"))?;
+        names.insert(file.into(), write_hashed(&staging, file, &bytes)?);
+    }
     let boot = fill(&fs::read_to_string(public.join("boot.js"))?, &names)?;
     names.insert(
         "boot.js".into(),

@@ -1,6 +1,7 @@
 //! `/_debug/storage`: runs the shared chunk-store conformance suite against the IndexedDB
 //! backend in this browser (the browser tests open it). It works in throwaway databases
-//! (`nimo-conformance-N`), deleted afterwards, and never touches the app's own.
+//! (`nimo-conformance-N`), deleted afterwards, and never touches the app's own. It says which
+//! path wrote: the chunk writer's worker, or the page where the worker is missing or failed.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -8,7 +9,7 @@ use std::rc::Rc;
 use leptos::prelude::*;
 use nimo_shared::storage::conformance;
 
-use crate::store::{IdbChunkStore, idb};
+use crate::store::{IdbChunkStore, idb, writer};
 
 /// Runs the suite and shows how many checks passed. A failing check panics with its name,
 /// which the panic hook writes to the console.
@@ -33,8 +34,14 @@ pub fn StorageCheck() -> impl IntoView {
                 web_sys::console::warn_1(&error.to_string().into());
             }
         }
+        // Which path wrote: the chunk writer's worker, or the page where it is missing.
+        let writer = if writer::in_use() {
+            "専用ワーカー"
+        } else {
+            "ページ"
+        };
         result.set(Some(format!(
-            "IndexedDB の保存領域: {passed} / {} 件の検査に合格",
+            "IndexedDB の保存領域: {passed} / {} 件の検査に合格（書き込み: {writer}）",
             conformance::CHECK_COUNT
         )));
     });

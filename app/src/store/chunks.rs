@@ -5,6 +5,8 @@
 //! (`"p/"` to `"p0"`): every string in it starts with `"p/"` in UTF-16 order as well, so
 //! `doc10/…` never falls under `doc1`. Writes use `{durability: "strict"}` and resolve only on the
 //! transaction's `complete`; [`put_and_delete`](ChunkStore::put_and_delete) is one transaction.
+//! Reads run on the page; writes go through the chunk writer's worker ([`writer`]) where there is
+//! one, on the page otherwise.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -16,6 +18,7 @@ use wasm_bindgen::{JsCast as _, JsValue};
 use web_sys::{IdbDatabase, IdbKeyRange};
 
 use super::idb::{self, CHUNKS, IdbError};
+use super::writer::{self, WriteError};
 
 const BACKEND: &str = "indexeddb";
 
@@ -33,6 +36,7 @@ pub struct IdbChunkStore {
 impl IdbChunkStore {
     /// A store over an already open database.
     pub fn new(name: &str, db: IdbDatabase) -> Self {
+        writer::prepare();
         Self {
             name: name.into(),
             db: Rc::new(RefCell::new(Some(db))),
@@ -55,6 +59,7 @@ impl IdbChunkStore {
 
     /// Closes the connection (so the database can be deleted).
     pub fn close(&self) {
+        writer::close(&self.name);
         if let Some(db) = self.db.borrow_mut().take() {
             db.close();
         }
@@ -164,6 +169,14 @@ impl ChunkStore for IdbChunkStore {
             return Err(StoreError::EmptyKey);
         }
         let db = self.db().await?;
+        if let Some(written) = writer::write(&self.name, db.version(), &puts, &deletes) {
+            match written.await {
+                Ok(()) => return Ok(()),
+                Err(WriteError::Failed(error)) => return Err(backend(error)),
+                // Written again below, on the page.
+                Err(WriteError::Stopped) => {}
+            }
+        }
         let run = async {
             let tx = idb::write_strict(&db, CHUNKS)?;
             let store = tx.object_store(CHUNKS)?;

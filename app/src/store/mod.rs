@@ -7,6 +7,7 @@ mod chunks;
 pub mod idb;
 mod kv;
 mod sealed;
+pub mod writer;
 
 pub use chunks::IdbChunkStore;
 pub use kv::Kv;

@@ -15,6 +15,7 @@ use std::rc::Rc;
 use nimo_shared::storage::{ChunkStore as _, StorageKey as ChunkKey};
 
 use super::{driver, signals, timing};
+use crate::store;
 
 /// One write.
 pub(super) enum Write {
@@ -166,12 +167,15 @@ async fn drain() {
             QUEUE.with(|cell| cell.borrow_mut().draining = false);
             return;
         };
+        // Cleared first, so a time recorded by a write outside this queue is not taken for
+        // this one's.
+        let _ = store::writer::take_durable_at();
         let outcome = perform(&queued.write).await;
         let then = std::mem::take(&mut queued.then);
         match outcome {
             Ok(()) => {
                 if let Some(tapped_at) = queued.tapped_at {
-                    timing::measure(timing::TAP_TO_DURABLE, tapped_at);
+                    timing::measure_durable(tapped_at, store::writer::take_durable_at());
                 }
                 failures = 0;
                 signals().storage_error.set(None);

@@ -68,13 +68,14 @@ fn line(result: &Value, profiled: bool) -> String {
     let figures = |v: &Value| format!("p50 {} / p95 {} / max {} ms", v["p50"], v["p95"], v["max"]);
     format!(
         "check-in tap → durable IndexedDB write ({} taps, {}-person roster, headless Chromium): {} \
-         (goal p95 ≤ {GOAL_P95_MS} ms — {verdict}) | tap → change queued: {} | tap → last DOM \
-         change before durable: {} | tap → row shown checked in (DOM): {} | raw IDB strict put \
+         (goal p95 ≤ {GOAL_P95_MS} ms — {verdict}) | tap → change queued: {} | tap → the page \
+         told it is durable: {} | tap → last DOM change before durable: {} | tap → row shown checked in (DOM): {} | raw IDB strict put \
          of {} B: {} | page errors: {} | {:.0} s of taps{}",
         result["taps"],
         result["roster"],
         figures(durable),
         figures(&result["edit"]),
+        figures(&result["heard"]),
         figures(&result["rendered"]),
         figures(&result["row_shown"]),
         result["raw_chunk_bytes"],

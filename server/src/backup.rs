@@ -19,7 +19,7 @@ use automerge::{ChangeHash, ReadDoc as _};
 
 use crate::{
     Db, audit,
-    db::{DbError, open_connection},
+    db::{CallError, DbError, open_connection},
     storage::{SqliteChunkStore, SqliteStoreError},
 };
 
@@ -99,7 +99,7 @@ pub async fn backup(data_dir: &Path, target: &Path) -> Result<CheckReport, Backu
             Ok(())
         })
         .await
-        .map_err(|e| BackupError::Db(DbError::Task(e)))??;
+        .map_err(|e| BackupError::Db(DbError::Task(CallError::Panicked(e.to_string()))))??;
     }
     let report = match check(&partial).await {
         Ok(report) => report,

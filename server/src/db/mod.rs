@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::Connection;
 
 pub use migrations::{MIGRATIONS, Migration, apply as apply_migrations};
-pub use serial::SerialConnection;
+pub use serial::{CallError, SerialConnection};
 
 /// Why a database operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -37,14 +37,14 @@ pub enum DbError {
         /// Highest version this build knows.
         known: i64,
     },
-    /// The blocking task running the query panicked or was cancelled.
-    #[error("the database task did not complete")]
-    Task(#[source] tokio::task::JoinError),
+    /// The call panicked, or the connection's thread is gone.
+    #[error("the database call did not complete")]
+    Task(#[source] CallError),
 }
 
 /// A handle to the server's database, cheap to clone.
 ///
-/// One connection lent to one call at a time on tokio's blocking pool ([`SerialConnection`]):
+/// One connection on a thread of its own that runs one call at a time ([`SerialConnection`]):
 /// SQLite allows one writer at a time anyway, and the server's reads are short.
 #[derive(Clone, Debug)]
 pub struct Db {
@@ -96,7 +96,7 @@ impl Db {
         &self.path
     }
 
-    /// Runs `f` with the connection on the blocking pool. The error type is the caller's, so a
+    /// Runs `f` with the connection on its thread. The error type is the caller's, so a
     /// handler can return its own errors from inside the closure.
     pub async fn call<T, E, F>(&self, f: F) -> Result<T, E>
     where

@@ -1,51 +1,133 @@
-//! One SQLite connection shared by async callers and lent to one call at a time.
+//! One SQLite connection shared by async callers, owned by a thread of its own that runs their
+//! calls one after another.
 
-use std::sync::Arc;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc;
 
 use rusqlite::Connection;
+use tokio::sync::oneshot;
 
-/// A connection behind an async lock, lent to one call at a time on tokio's blocking pool;
-/// cheap to clone (clones share the connection).
+/// A call to run with the connection.
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// Why a call returned no result.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The call panicked; its transaction was rolled back and the connection serves the next.
+    #[error("the database call panicked: {0}")]
+    Panicked(String),
+    /// The connection's thread is gone (it can only stop when every handle is dropped).
+    #[error("the database connection's thread has stopped")]
+    Stopped,
+}
+
+/// A connection owned by one thread, which runs the calls sent to it in the order they were
+/// sent; cheap to clone (clones send to the same thread, which ends when the last is dropped).
 ///
-/// Callers wait for their turn as futures, in order (tokio's lock is fair), and only the call
-/// whose turn it is occupies a blocking thread. With the lock taken on the blocking thread
-/// instead, a burst of calls (W2: a thousand documents loaded, and their access decided, at
-/// once) parked one blocking thread per call on the lock, up to tokio's cap of 512, each
-/// with its stack (BENCH-RESULTS.md, session 11).
+/// Callers wait for their result as futures. Two earlier designs each cost something in a
+/// burst of calls (BENCH-RESULTS.md, sessions 11 and 12): a mutex taken on tokio's blocking
+/// pool parked one blocking thread per waiting call, up to tokio's cap of 512; an async lock
+/// taken before `spawn_blocking` bounded the threads, but every hand-over went through the
+/// busy runtime twice (the lock's wake-up, then the blocking pool's), and a burst of writes
+/// ran ~15% slower. Here the thread takes the next call as soon as one ends.
 #[derive(Clone, Debug)]
-pub struct SerialConnection(Arc<tokio::sync::Mutex<Connection>>);
+pub struct SerialConnection {
+    jobs: mpsc::Sender<Job>,
+}
 
 impl SerialConnection {
-    /// Shares `conn`.
+    /// Moves `conn` to a thread of its own.
+    ///
+    /// # Panics
+    /// If the operating system refuses a new thread (as `std::thread::spawn` does).
     pub fn new(conn: Connection) -> Self {
-        Self(Arc::new(tokio::sync::Mutex::new(conn)))
+        let (jobs, queue) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("nimo-sqlite".into())
+            .spawn(move || {
+                let mut conn = conn;
+                while let Ok(job) = queue.recv() {
+                    job(&mut conn);
+                }
+            })
+            .expect("a thread for the SQLite connection");
+        Self { jobs }
     }
 
-    /// Runs `f` with the connection on the blocking pool once the calls before it have run.
-    /// An error means `f` panicked (or the runtime is shutting down); the connection is lent
-    /// again to the next call, a `rusqlite::Transaction` that `f` held rolled back as the
-    /// panic unwound it.
-    pub async fn call<T, F>(&self, f: F) -> Result<T, tokio::task::JoinError>
+    /// Runs `f` with the connection once the calls sent before it have run. A caller that
+    /// stopped waiting before its turn is skipped. If `f` panics, the caller gets
+    /// [`CallError::Panicked`], a transaction `f` left open is rolled back, and the connection
+    /// serves the next call.
+    pub async fn call<T, F>(&self, f: F) -> Result<T, CallError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> T + Send + 'static,
     {
-        let mut conn = Arc::clone(&self.0).lock_owned().await;
-        tokio::task::spawn_blocking(move || f(&mut conn)).await
+        let (reply, result) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            if reply.is_closed() {
+                return;
+            }
+            let outcome = catch_unwind(AssertUnwindSafe(|| f(conn)));
+            if outcome.is_err() && !conn.is_autocommit() {
+                // A `rusqlite::Transaction` rolls back as the panic drops it; a transaction
+                // begun by plain SQL does not.
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            let _ = reply.send(outcome.map_err(|panic| panic_text(panic.as_ref())));
+        });
+        self.jobs.send(job).map_err(|_| CallError::Stopped)?;
+        match result.await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(text)) => Err(CallError::Panicked(text)),
+            Err(_) => Err(CallError::Stopped),
+        }
     }
 
     /// Holds the connection until the guard is dropped: calls wait meanwhile (for tests that
     /// stand in for a long commit).
     #[cfg(test)]
-    pub async fn hold(&self) -> tokio::sync::MutexGuard<'_, Connection> {
-        self.0.lock().await
+    pub async fn hold(&self) -> Hold {
+        let (started, running) = oneshot::channel();
+        let (release, released) = mpsc::channel::<()>();
+        let job: Job = Box::new(move |_| {
+            let _ = started.send(());
+            // Returns once the guard (the only sender) is dropped.
+            let _ = released.recv();
+        });
+        self.jobs.send(job).expect("the connection's thread runs");
+        running.await.expect("the hold began");
+        Hold { _release: release }
     }
 
-    /// Runs `f` with the connection on the current thread (for synchronous tests).
+    /// Runs `f` with the connection and blocks until it has (for synchronous tests).
     #[cfg(test)]
-    pub fn with_blocking<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> T {
-        f(&mut self.0.blocking_lock())
+    pub fn with_blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> T + Send + 'static,
+    ) -> T {
+        let (reply, result) = mpsc::channel();
+        let job: Job = Box::new(move |conn| {
+            let _ = reply.send(f(conn));
+        });
+        self.jobs.send(job).expect("the connection's thread runs");
+        result.recv().expect("the call ran")
     }
+}
+
+/// Keeps the connection busy until dropped ([`SerialConnection::hold`]).
+#[cfg(test)]
+#[derive(Debug)]
+pub struct Hold {
+    _release: mpsc::Sender<()>,
+}
+
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|text| (*text).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
 #[cfg(test)]
@@ -103,5 +185,54 @@ mod tests {
             (0..20).collect::<Vec<_>>(),
             "in order, and 99 rolled back"
         );
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_stopped_waiting_before_its_turn_is_skipped() {
+        let shared = SerialConnection::new(Connection::open_in_memory().expect("in memory"));
+        shared
+            .call(|conn| conn.execute_batch("CREATE TABLE turns (n INTEGER NOT NULL)"))
+            .await
+            .expect("not panicked")
+            .expect("created");
+        let held = shared.hold().await;
+        let given_up = {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                shared
+                    .call(|conn| conn.execute("INSERT INTO turns VALUES (1)", []))
+                    .await
+            })
+        };
+        let kept = {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                shared
+                    .call(|conn| conn.execute("INSERT INTO turns VALUES (2)", []))
+                    .await
+            })
+        };
+        // Both are queued behind the hold before one of them gives up: on the test's
+        // single-threaded runtime a yield lets each spawned task send its call.
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        given_up.abort();
+        assert!(given_up.await.expect_err("aborted").is_cancelled());
+        drop(held);
+        kept.await
+            .expect("joined")
+            .expect("not panicked")
+            .expect("inserted");
+        let rows: Vec<i64> = shared
+            .call(|conn| {
+                let mut rows = conn.prepare("SELECT n FROM turns ORDER BY rowid")?;
+                rows.query_map([], |row| row.get(0))?
+                    .collect::<rusqlite::Result<Vec<i64>>>()
+            })
+            .await
+            .expect("not panicked")
+            .expect("read");
+        assert_eq!(rows, vec![2], "the call nobody waited for did not run");
     }
 }

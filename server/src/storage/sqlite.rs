@@ -4,9 +4,9 @@
 //! The store opens its own connection with [`open_connection`], so WAL and
 //! `synchronous = FULL` apply: when a write here returns, the chunk is on disk and survives a
 //! power cut. The confirm endpoint relies on exactly that: it reads heads back from this table and
-//! only then tells a device "stored" (DESIGN.md decision 5). Work runs on tokio's blocking pool so
-//! an fsync never stalls the async workers. One connection behind a mutex serialises the store's
-//! queries; SQLite allows one writer anyway, and in WAL mode the server's other connections keep
+//! only then tells a device "stored" (DESIGN.md decision 5). Work runs on the connection's own
+//! thread ([`SerialConnection`]) so an fsync never stalls the async workers, and that one
+//! connection serialises the store's queries; SQLite allows one writer anyway, and in WAL mode the server's other connections keep
 //! reading while this one writes.
 //!
 //! samod's puts are **group-committed**: a put joins a queue and asks for the connection; whoever
@@ -95,7 +95,7 @@ impl SqliteChunkStore {
         &self.path
     }
 
-    /// Runs `f` with the store's connection on tokio's blocking pool, after the calls before it
+    /// Runs `f` with the store's connection on its thread, after the calls before it
     /// ([`SerialConnection`]).
     pub(super) async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
     where

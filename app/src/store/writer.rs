@@ -16,7 +16,6 @@
 //! the order the worker received them.
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
@@ -52,8 +51,9 @@ impl From<JsValue> for WriteError {
     }
 }
 
-/// A request's settlement: its promise's `resolve` and `reject`.
-type Pending = Rc<RefCell<BTreeMap<u32, (Function, Function)>>>;
+/// The requests the worker has not answered: each id with its promise's `resolve` and
+/// `reject` (a list: there is rarely more than one, the write queue sends one at a time).
+type Pending = Rc<RefCell<Vec<(u32, Function, Function)>>>;
 
 struct Running {
     worker: Worker,
@@ -114,7 +114,14 @@ fn start() -> Option<Running> {
                 clippy::cast_sign_loss,
                 reason = "ids are the u32s this module sent"
             )]
-            let Some((resolve, reject)) = pending.borrow_mut().remove(&(id as u32)) else {
+            let answered = {
+                let mut pending = pending.borrow_mut();
+                let at = pending
+                    .iter()
+                    .position(|(waiting, ..)| *waiting == id as u32);
+                at.map(|at| pending.remove(at))
+            };
+            let Some((_, resolve, reject)) = answered else {
                 return;
             };
             let ok = Reflect::get(&data, &JsValue::from_str("ok"))
@@ -143,7 +150,7 @@ fn start() -> Option<Running> {
             worker.terminate();
             let held = std::mem::take(&mut *pending.borrow_mut());
             let error = JsValue::from_str(STOPPED);
-            for (_, (_, reject)) in held {
+            for (_, _, reject) in held {
                 let _ = reject.call1(&JsValue::NULL, &error);
             }
         })
@@ -201,10 +208,12 @@ impl Running {
         Reflect::set(message, &JsValue::from_str("id"), &JsValue::from(id))?;
         let pending = self.pending.clone();
         let answer = Promise::new(&mut |resolve, reject| {
-            pending.borrow_mut().insert(id, (resolve, reject));
+            pending.borrow_mut().push((id, resolve, reject));
         });
         if let Err(error) = self.worker.post_message(message) {
-            self.pending.borrow_mut().remove(&id);
+            self.pending
+                .borrow_mut()
+                .retain(|(waiting, ..)| *waiting != id);
             return Err(WriteError::Failed(error.into()));
         }
         Ok(JsFuture::from(answer).await?)

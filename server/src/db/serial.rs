@@ -134,14 +134,33 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn calls_run_in_the_order_they_asked_and_a_panic_leaves_the_connection_usable() {
+    /// A connection to an in-memory database with an empty `turns (n)` table.
+    async fn with_turns() -> SerialConnection {
         let shared = SerialConnection::new(Connection::open_in_memory().expect("in memory"));
         shared
             .call(|conn| conn.execute_batch("CREATE TABLE turns (n INTEGER NOT NULL)"))
             .await
             .expect("not panicked")
             .expect("created");
+        shared
+    }
+
+    /// The `turns` rows in the order they were inserted.
+    async fn turns(shared: &SerialConnection) -> Vec<i64> {
+        shared
+            .call(|conn| {
+                let mut rows = conn.prepare("SELECT n FROM turns ORDER BY rowid")?;
+                rows.query_map([], |row| row.get(0))?
+                    .collect::<rusqlite::Result<Vec<i64>>>()
+            })
+            .await
+            .expect("not panicked")
+            .expect("read")
+    }
+
+    #[tokio::test]
+    async fn calls_run_in_the_order_they_asked_and_a_panic_leaves_the_connection_usable() {
+        let shared = with_turns().await;
         // Held, so that every call below queues before the first runs.
         let held = shared.hold().await;
         let mut calls = Vec::new();
@@ -171,17 +190,8 @@ mod tests {
             })
             .await;
         assert!(panicked.is_err(), "the panic is reported, not propagated");
-        let order: Vec<i64> = shared
-            .call(|conn| {
-                let mut rows = conn.prepare("SELECT n FROM turns ORDER BY rowid")?;
-                rows.query_map([], |row| row.get(0))?
-                    .collect::<rusqlite::Result<Vec<i64>>>()
-            })
-            .await
-            .expect("not panicked")
-            .expect("read");
         assert_eq!(
-            order,
+            turns(&shared).await,
             (0..20).collect::<Vec<_>>(),
             "in order, and 99 rolled back"
         );
@@ -189,12 +199,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_caller_that_stopped_waiting_before_its_turn_is_skipped() {
-        let shared = SerialConnection::new(Connection::open_in_memory().expect("in memory"));
-        shared
-            .call(|conn| conn.execute_batch("CREATE TABLE turns (n INTEGER NOT NULL)"))
-            .await
-            .expect("not panicked")
-            .expect("created");
+        let shared = with_turns().await;
         let held = shared.hold().await;
         let given_up = {
             let shared = shared.clone();
@@ -224,15 +229,10 @@ mod tests {
             .expect("joined")
             .expect("not panicked")
             .expect("inserted");
-        let rows: Vec<i64> = shared
-            .call(|conn| {
-                let mut rows = conn.prepare("SELECT n FROM turns ORDER BY rowid")?;
-                rows.query_map([], |row| row.get(0))?
-                    .collect::<rusqlite::Result<Vec<i64>>>()
-            })
-            .await
-            .expect("not panicked")
-            .expect("read");
-        assert_eq!(rows, vec![2], "the call nobody waited for did not run");
+        assert_eq!(
+            turns(&shared).await,
+            vec![2],
+            "the call nobody waited for did not run"
+        );
     }
 }

@@ -69,8 +69,9 @@ fn line(result: &Value, profiled: bool) -> String {
     format!(
         "check-in tap → durable IndexedDB write ({} taps, {}-person roster, headless Chromium): {} \
          (goal p95 ≤ {GOAL_P95_MS} ms — {verdict}) | tap → change queued: {} | tap → the page \
-         told it is durable: {} | tap → last DOM change before durable: {} | tap → row shown checked in (DOM): {} | raw IDB strict put \
-         of {} B: {} | page errors: {} | {:.0} s of taps{}",
+         told it is durable: {} | tap → last DOM change before durable: {} | tap → row shown \
+         checked in (DOM): {} | raw IDB strict put of {} B: {} | page errors: {} | {:.0} s of \
+         taps{}",
         result["taps"],
         result["roster"],
         figures(durable),

@@ -44,10 +44,22 @@ async fn bad_frames_close_their_connection_and_harm_nothing_else() -> anyhow::Re
         "an oversized frame"
     );
 
-    // The well-behaved peer still syncs.
+    // The well-behaved peer still syncs, a message far larger than the server's read buffer
+    // (`READ_BUFFER_BYTES`, 16 KiB) among them: ~120 KB that deflate cannot shrink much.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let bulky: String = (0..120_000)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            char::from(b'a' + u8::try_from(state >> 59).expect("5 bits") % 26)
+        })
+        .collect();
     handle.with_document(|doc| {
         let mut tx = doc.transaction();
         tx.put(automerge::ROOT, "title", "研修(変更)")
+            .expect("local edit");
+        tx.put(automerge::ROOT, "bulky", bulky.as_str())
             .expect("local edit");
         tx.commit();
     });

@@ -143,6 +143,11 @@ fn device_side(
 /// ~10 KB, DESIGN.md) with a wide margin for a first sync of a large roster.
 pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
+/// Each connection's read buffer. tungstenite's default is 128 KiB, held for as long as the
+/// connection is open, while a device's frames are sync messages of a few KB: an office's
+/// busy hour keeps a thousand connections open. A larger message is read in several steps.
+const READ_BUFFER_BYTES: usize = 16 * 1024;
+
 /// `?ticket=…`
 #[derive(Debug, Deserialize)]
 pub struct TicketQuery {
@@ -187,6 +192,7 @@ pub async fn upgrade(
     let limit = state.config.sync_rate_limit;
     let db = state.db.clone();
     Ok(upgrade
+        .read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| async move {

@@ -145,6 +145,19 @@ mod tests {
         shared
     }
 
+    /// Inserts `n` into `turns` from a task of its own, which sends its call when first polled.
+    fn spawn_insert(
+        shared: &SerialConnection,
+        n: i64,
+    ) -> tokio::task::JoinHandle<Result<rusqlite::Result<usize>, CallError>> {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            shared
+                .call(move |conn| conn.execute("INSERT INTO turns VALUES (?1)", [n]))
+                .await
+        })
+    }
+
     /// The `turns` rows in the order they were inserted.
     async fn turns(shared: &SerialConnection) -> Vec<i64> {
         shared
@@ -165,12 +178,7 @@ mod tests {
         let held = shared.hold().await;
         let mut calls = Vec::new();
         for n in 0..20 {
-            let shared = shared.clone();
-            calls.push(tokio::spawn(async move {
-                shared
-                    .call(move |conn| conn.execute("INSERT INTO turns VALUES (?1)", [n]))
-                    .await
-            }));
+            calls.push(spawn_insert(&shared, n));
             // Each call is waiting for its turn before the next is made.
             tokio::task::yield_now().await;
         }
@@ -201,22 +209,8 @@ mod tests {
     async fn a_caller_that_stopped_waiting_before_its_turn_is_skipped() {
         let shared = with_turns().await;
         let held = shared.hold().await;
-        let given_up = {
-            let shared = shared.clone();
-            tokio::spawn(async move {
-                shared
-                    .call(|conn| conn.execute("INSERT INTO turns VALUES (1)", []))
-                    .await
-            })
-        };
-        let kept = {
-            let shared = shared.clone();
-            tokio::spawn(async move {
-                shared
-                    .call(|conn| conn.execute("INSERT INTO turns VALUES (2)", []))
-                    .await
-            })
-        };
+        let given_up = spawn_insert(&shared, 1);
+        let kept = spawn_insert(&shared, 2);
         // Both are queued behind the hold before one of them gives up: on the test's
         // single-threaded runtime a yield lets each spawned task send its call.
         for _ in 0..10 {

@@ -9,11 +9,13 @@
 //! connection serialises the store's queries; SQLite allows one writer anyway, and in WAL mode the server's other connections keep
 //! reading while this one writes.
 //!
-//! samod's puts are **group-committed**: a put joins a queue and asks for the connection; whoever
-//! gets it next writes every queued put in one transaction, commits (one fsync for all of them)
-//! and answers each. Puts that arrive while a commit is on disk wait for the next one together,
-//! so many devices pushing at once share fsyncs instead of queueing for one each, and no put is
-//! answered before its transaction committed.
+//! samod's puts and deletes are **group-committed**: a write joins a queue and asks for the
+//! connection; whoever gets it next makes every queued write, in order, in one transaction,
+//! commits (one fsync for all of them) and answers each. Writes that arrive while a commit is on
+//! disk wait for the next one together, so many devices pushing at once share fsyncs instead of
+//! queueing for one each, and no write is answered before its transaction committed. (samod
+//! deletes the dozen chunks a compaction replaced at once: each in its own transaction, they were
+//! half of the ingest bench's fsyncs.)
 
 use std::{
     collections::BTreeMap,
@@ -47,8 +49,8 @@ pub(super) fn sql_error(error: rusqlite::Error) -> StoreError {
 #[derive(Clone)]
 pub struct SqliteChunkStore {
     conn: SerialConnection,
-    /// Puts waiting for the next group commit.
-    queued: Arc<Mutex<Vec<QueuedPut>>>,
+    /// Writes waiting for the next group commit.
+    queued: Arc<Mutex<Vec<QueuedWrite>>>,
     path: Arc<PathBuf>,
     written: Arc<std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<String>>>,
 }
@@ -180,11 +182,17 @@ impl SqliteChunkStore {
         if key.is_empty() {
             return Err(StoreError::EmptyKey);
         }
+        self.commit_in_group(key, Write::Put(bytes)).await
+    }
+
+    /// Queues `write` for the next group commit and waits until it is committed; whether it
+    /// changed anything (always for a delete).
+    async fn commit_in_group(&self, key: StorageKey, write: Write) -> Result<bool, StoreError> {
         let (answer, answered) = tokio::sync::oneshot::channel();
-        lock(&self.queued).push(QueuedPut { key, bytes, answer });
+        lock(&self.queued).push(QueuedWrite { key, write, answer });
         let queued = Arc::clone(&self.queued);
         self.call(move |conn| {
-            // Empty when an earlier caller's commit took this put along; it was answered then.
+            // Empty when an earlier caller's commit took this write along; it was answered then.
             let batch = std::mem::take(&mut *lock(&queued));
             if !batch.is_empty() {
                 commit_group(conn, batch);
@@ -193,19 +201,19 @@ impl SqliteChunkStore {
         })
         .await?;
         answered.await.map_err(|_| {
-            StoreError::backend(BACKEND, "the group commit ended without answering this put")
+            StoreError::backend(
+                BACKEND,
+                "the group commit ended without answering this write",
+            )
         })?
     }
 
-    /// Removes the chunk under exactly `key`; a missing key is not an error.
+    /// Removes the chunk under exactly `key`, in the next group commit; a missing key is not an
+    /// error.
     pub async fn delete(&self, key: &StorageKey) -> Result<(), StoreError> {
-        let joined = key.joined();
-        self.call(move |conn| {
-            conn.execute("DELETE FROM chunks WHERE key = ?1", params![joined])
-                .map(drop)
-                .map_err(sql_error)
-        })
-        .await
+        self.commit_in_group(key.clone(), Write::Delete)
+            .await
+            .map(drop)
     }
 
     /// Deletes then puts in one transaction: all of it is on disk, or none of it.
@@ -238,11 +246,18 @@ impl SqliteChunkStore {
     }
 }
 
-/// A put waiting for the next group commit, and where its answer goes.
-struct QueuedPut {
+/// A write waiting for the next group commit, and where its answer goes.
+struct QueuedWrite {
     key: StorageKey,
-    bytes: Vec<u8>,
+    write: Write,
     answer: tokio::sync::oneshot::Sender<Result<bool, StoreError>>,
+}
+
+/// What a queued write does to its key.
+enum Write {
+    /// [`SqliteChunkStore::put_unless_stored`].
+    Put(Vec<u8>),
+    Delete,
 }
 
 /// Locks a mutex whose holder may have panicked: the data it guards (a connection SQLite has
@@ -253,9 +268,10 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Writes `batch` in one transaction and answers each put: whether it wrote, or the error that
-/// rolled the whole group back (every put of it is then retried by its caller).
-fn commit_group(conn: &mut Connection, batch: Vec<QueuedPut>) {
+/// Makes the writes of `batch` in order in one transaction and answers each: whether it wrote,
+/// or the error that rolled the whole group back (every write of it is then retried by its
+/// caller).
+fn commit_group(conn: &mut Connection, batch: Vec<QueuedWrite>) {
     let outcome = (|| {
         // One transaction, so an erasure committed by another connection cannot fall between a
         // check and its write.
@@ -265,27 +281,36 @@ fn commit_group(conn: &mut Connection, batch: Vec<QueuedPut>) {
         let now = now_ms();
         let wrote = batch
             .iter()
-            .map(|put| put_unless_stored_in(&tx, &put.key, &put.bytes, now))
+            .map(|queued| match &queued.write {
+                Write::Put(bytes) => put_unless_stored_in(&tx, &queued.key, bytes, now),
+                Write::Delete => tx
+                    .prepare_cached("DELETE FROM chunks WHERE key = ?1")
+                    .and_then(|mut statement| statement.execute([queued.key.joined()]))
+                    .map(|_| true)
+                    .map_err(sql_error),
+            })
             .collect::<Result<Vec<bool>, StoreError>>()?;
         tx.commit().map_err(sql_error)?;
         Ok::<_, StoreError>(wrote)
     })();
     match outcome {
         Ok(wrote) => {
-            for (put, wrote) in batch.into_iter().zip(wrote) {
+            for (queued, wrote) in batch.into_iter().zip(wrote) {
                 // A caller that stopped waiting has nothing to be told.
-                let _ = put.answer.send(Ok(wrote));
+                let _ = queued.answer.send(Ok(wrote));
             }
         }
         Err(error) => {
             let message = error.to_string();
             let cause = std::error::Error::source(&error).map(ToString::to_string);
-            for put in batch {
+            for queued in batch {
                 let detail = match &cause {
                     Some(cause) => format!("{message}: {cause}"),
                     None => message.clone(),
                 };
-                let _ = put.answer.send(Err(StoreError::backend(BACKEND, detail)));
+                let _ = queued
+                    .answer
+                    .send(Err(StoreError::backend(BACKEND, detail)));
             }
         }
     }
@@ -498,6 +523,49 @@ mod tests {
             (20, 1),
             "twenty chunks, written by one commit"
         );
+    }
+
+    /// samod deletes what a compaction replaced right after writing it: the deletes queue with
+    /// the puts, and the group makes them in the order they were queued.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn deletes_join_the_group_commit_and_its_writes_are_made_in_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteChunkStore::open(&dir.path().join("db")).expect("open");
+        let key = |name: &str| StorageKey::incremental("doc", name).expect("valid");
+        store.put(key("a"), vec![1]).await.expect("put");
+        store.put(key("b"), vec![2]).await.expect("put");
+
+        let held = store.conn.hold().await;
+        let mut writes: Vec<tokio::task::JoinHandle<Result<(), StoreError>>> = Vec::new();
+        for (name, bytes) in [("a", None), ("a", Some(3)), ("b", None), ("c", Some(4))] {
+            let writer = store.clone();
+            writes.push(tokio::spawn(async move {
+                match bytes {
+                    None => writer.delete(&key(name)).await,
+                    Some(byte) => writer
+                        .put_unless_stored(key(name), vec![byte])
+                        .await
+                        .map(drop),
+                }
+            }));
+            // One at a time, so the queue's order is the order above.
+            let queued = async {
+                while lock(&store.queued).len() < writes.len() {
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+            };
+            tokio::time::timeout(std::time::Duration::from_secs(10), queued)
+                .await
+                .expect("the write joins the group commit's queue");
+        }
+        drop(held);
+
+        for write in writes {
+            write.await.expect("joined").expect("written");
+        }
+        assert_eq!(store.load(&key("a")).await.expect("load"), Some(vec![3]));
+        assert_eq!(store.load(&key("b")).await.expect("load"), None);
+        assert_eq!(store.load(&key("c")).await.expect("load"), Some(vec![4]));
     }
 
     #[tokio::test]

@@ -4,7 +4,7 @@
 //!
 //! Changes arrive as document ids from the chunk store. Bursts are coalesced: the writes of
 //! `COALESCE_WINDOW` after the first one, and those that arrive while a batch is projected,
-//! collapse into one pass per document. A pass that finds the heads it projected last
+//! collapse into one pass per document, in transactions of `BATCH_DOCUMENTS` documents. A pass that finds the heads it projected last
 //! (`projected_heads`, migration 008: a compaction, or a write of chunks whose changes were
 //! already on disk) writes nothing, so it costs a load but no transaction and no fsync.
 
@@ -67,7 +67,11 @@ pub fn spawn(
                 batch.insert(more);
             }
             let batch: Vec<String> = batch.into_iter().collect();
-            for (doc_id, outcome) in project_batch(&db, &store, &batch).await {
+            let mut outcomes = Vec::with_capacity(batch.len());
+            for part in batch.chunks(BATCH_DOCUMENTS) {
+                outcomes.extend(project_batch(&db, &store, part).await);
+            }
+            for (doc_id, outcome) in outcomes {
                 match outcome {
                     Ok(Projected { pass, stored_bytes }) => {
                         failures.remove(&doc_id);
@@ -138,7 +142,7 @@ pub struct Projected {
 }
 
 /// Projects `doc_ids` in one transaction (one fsync for the whole batch; a batch is what
-/// arrived while the previous one was written). If the batch fails as a whole, each document is
+/// arrived while the previous one was written, in parts of [`BATCH_DOCUMENTS`]). If the batch fails as a whole, each document is
 /// projected on its own, so one bad document cannot keep the others' rows stale.
 async fn project_batch(
     db: &Db,
@@ -268,8 +272,11 @@ fn registry_kind(conn: &rusqlite::Connection, doc_id: &str) -> rusqlite::Result<
     .optional()
 }
 
-/// Documents a rebuild projects per transaction.
-const REBUILD_BATCH: usize = 256;
+/// Documents projected per transaction. [`project_many`] holds every document of its batch
+/// loaded until it commits, and a loaded document takes ~10× its stored size (~37 KB for a
+/// training session): the thousand written in W2's reconnect were ~37 MB of the server's peak
+/// heap when they were one batch (heaptrack, BENCH-RESULTS.md "Session 13").
+const BATCH_DOCUMENTS: usize = 32;
 
 /// The shape of the report rows this build writes; bump it when `tables` writes new columns, so
 /// a server started on an older database rebuilds the rows ([`rebuild_if_stale`]).
@@ -308,7 +315,7 @@ pub async fn rebuild(db: &Db, store: &SqliteChunkStore) -> Result<usize, Project
             Ok(ids)
         })
         .await?;
-    for batch in ids.chunks(REBUILD_BATCH) {
+    for batch in ids.chunks(BATCH_DOCUMENTS) {
         project_many(db, store, batch).await?;
     }
     db.call(|conn| -> Result<(), ProjectionError> {
@@ -540,6 +547,63 @@ mod tests {
             .await
             .expect("the last write was never projected");
         assert_eq!(capacity(&db).await, Some(70));
+    }
+
+    /// A burst over more documents than one transaction takes is projected in parts, and every
+    /// document of it is projected.
+    #[tokio::test]
+    async fn a_burst_over_more_documents_than_a_batch_projects_each_of_them() {
+        let (_dir, db, store) = with_session_registered().await;
+        let ids: Vec<String> = (0..BATCH_DOCUMENTS + 3)
+            .map(|n| format!("burst-{n:02}"))
+            .collect();
+        let registered = ids.clone();
+        db.call(move |conn| -> Result<(), DbError> {
+            for id in &registered {
+                registry::register(conn, id, DocKind::TrainingSession, None, "u", &[], 1)?;
+            }
+            Ok(())
+        })
+        .await
+        .expect("register");
+        store.notify_writes_to(spawn(
+            db.clone(),
+            store.clone(),
+            AccessNotifier::default(),
+            u64::MAX,
+        ));
+        let saved = session().save();
+        for id in &ids {
+            let key = samod::storage::StorageKey::from_parts([
+                id.clone(),
+                "snapshot".to_owned(),
+                "s".to_owned(),
+            ])
+            .expect("key");
+            samod::storage::Storage::put(&store, key, saved.clone()).await;
+        }
+        // A hang guard for a lost pass, not a measure of speed.
+        let all_projected = async {
+            loop {
+                let projected = db
+                    .call(|conn| -> Result<i64, DbError> {
+                        Ok(conn.query_row(
+                            "SELECT COUNT(*) FROM projected_heads WHERE doc_id LIKE 'burst-%'",
+                            [],
+                            |row| row.get(0),
+                        )?)
+                    })
+                    .await
+                    .expect("count");
+                if projected == i64::try_from(ids.len()).expect("small") {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(120), all_projected)
+            .await
+            .expect("a document of the burst was never projected");
     }
 
     /// A batch answers for each of its documents, in order, from one transaction.

@@ -465,8 +465,13 @@ async fn limits(
 }
 
 /// Builds nimo's server: release for the figures, the debug build `cargo xtask test` already
-/// made for the smoke version.
+/// made for the smoke version. `NIMO_BENCH_SERVER` names a binary to run instead, unbuilt: a
+/// profiler's wrapper (`exec heaptrack …/nimo-server "$@"`) that a build must not overwrite.
 fn build_server(root: &Path, quick: bool) -> anyhow::Result<PathBuf> {
+    if let Some(binary) = std::env::var_os("NIMO_BENCH_SERVER") {
+        println!("bench: running the server {} as it is", binary.to_string_lossy());
+        return Ok(PathBuf::from(binary));
+    }
     let mut build = process::cargo();
     build.args(["build", "--package", "nimo-server"]);
     if !quick {

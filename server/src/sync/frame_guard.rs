@@ -189,32 +189,28 @@ mod tests {
         assert_eq!(check(&sync_frame(message.encode())), Ok(()));
     }
 
-    #[test]
-    fn a_message_carrying_a_whole_saved_document_passes() {
+    /// A V2 message carrying a whole saved document of one change.
+    fn whole_document_message() -> sync::Message {
         let doc = titled_document();
-        let message = sync::Message {
+        sync::Message {
             heads: doc.get_heads(),
             need: Vec::new(),
             have: Vec::new(),
             changes: ChunkList::from(doc.save()),
             flags: None,
             version: sync::MessageVersion::V2,
-        };
+        }
+    }
+
+    #[test]
+    fn a_message_carrying_a_whole_saved_document_passes() {
+        let message = whole_document_message();
         assert_eq!(check(&sync_frame(message.encode())), Ok(()));
     }
 
     #[test]
     fn the_probe_is_reused_unchanged_by_the_messages_it_answers() {
-        let doc = titled_document();
-        let message = sync::Message {
-            heads: doc.get_heads(),
-            need: Vec::new(),
-            have: Vec::new(),
-            changes: ChunkList::from(doc.save()),
-            flags: None,
-            version: sync::MessageVersion::V2,
-        };
-        let frame = sync_frame(message.encode());
+        let frame = sync_frame(whole_document_message().encode());
         assert_eq!(check(&frame), Ok(()));
         assert_eq!(check(&frame), Ok(()));
         let probe = PROBE

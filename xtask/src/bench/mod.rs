@@ -469,7 +469,10 @@ async fn limits(
 /// profiler's wrapper (`exec heaptrack …/nimo-server "$@"`) that a build must not overwrite.
 fn build_server(root: &Path, quick: bool) -> anyhow::Result<PathBuf> {
     if let Some(binary) = std::env::var_os("NIMO_BENCH_SERVER") {
-        println!("bench: running the server {} as it is", binary.to_string_lossy());
+        println!(
+            "bench: running the server {} as it is",
+            binary.to_string_lossy()
+        );
         return Ok(PathBuf::from(binary));
     }
     let mut build = process::cargo();

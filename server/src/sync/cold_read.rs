@@ -1,35 +1,42 @@
-//! Answering a device's `request` for a document its shard has not loaded, straight from
-//! SQLite, without loading it into samod (issue #10, finding 11 in BENCH-RESULTS.md).
+//! Answering a device's sync messages about a document its shard has not loaded, straight
+//! from SQLite, without loading it into samod (issue #10, findings 11 and "Session 13" in
+//! BENCH-RESULTS.md): reads, and writes too.
 //!
 //! samod 0.16 keeps every document it loads in memory until it stops (about 250 KB for a
 //! 3.5 KB session document) and keeps a sync state per (connection, loaded document) that its
 //! hub walks after every event. Most reads are one-offs: a device fetching what the manifest
 //! lists, the office reading a year of records. Loading them all into samod made W3 (10,000
-//! documents read after a restart) use 2.5 GB and spend its time in samod.
+//! documents read after a restart) use 2.5 GB and spend its time in samod. Most writes after a
+//! restart are one-offs too: a device back from a day offline pushes a few changes to each of
+//! its records; through samod, W2 (fifty such devices) kept all thousand documents loaded.
 //!
-//! A document is *cold* while no device message about it has reached its shard since the
+//! A document is *cold* while no message about it has been handed to its shard since the
 //! server started and the server has not written it itself ([`ColdReads::mark_hot`] from
 //! [`super::SyncHub::repo_for`]). Then samod holds nothing of it that SQLite does not, and a
-//! `request` for it is answered here: the share policy's decision (audited for a visit case, as
-//! samod's first decision is), the document read back from SQLite, one automerge sync exchange
-//! from a fresh sync state (read-only when the peer may only read, as samod's is), and the
-//! document dropped. A denied peer gets `doc-unavailable`, as from samod.
+//! `request` or `sync` about it is answered here ([`exchange`]): the share policy's decision
+//! (audited for a visit case, as samod's first decision is), the document read back from
+//! SQLite, one automerge sync exchange from a fresh sync state (read-only when the peer may
+//! only read, as samod's is), the changes it received **stored before the answer goes** (under
+//! samod's keys, through the same retrying writes), and the document dropped. A denied `request`
+//! gets `doc-unavailable`, as from samod; a denied `sync`, a document not stored, a message
+//! automerge cannot read, or changes whose dependencies are missing (this copy would drop them)
+//! go to the shard, which turns the document hot. At most [`COLD_LOADS`] exchanges hold a
+//! loaded document at once, server-wide.
 //!
 //! The device then acknowledges what it received: a sync message with no changes whose heads
 //! are what was served. That message is *held*, not forwarded. When the document turns hot
-//! (another message about it reaches the shard, or the server writes it), every held
-//! acknowledgement is handed to the shard as if its device had just sent it, so samod learns
-//! which connections hold the document and sends them later changes live, as before. Anything
-//! else a device sends about a document (changes, other heads, a document never served here)
-//! goes to the shard and turns the document hot. Sync messages are idempotent, so a device
-//! that hears about a document both from here and from samod (a read racing a write) only
-//! receives some changes twice.
+//! (another message about it reaches the shard, the server writes it, or a device's write is
+//! stored here while another connection holds it), every held acknowledgement is handed to the
+//! shard as if its device had just sent it, so samod learns which connections hold the document
+//! and sends them later changes live, as before. Sync messages are idempotent, so a device that
+//! hears about a document both from here and from samod (an exchange racing a write), or whose
+//! changes reach samod again after they were stored here, only receives or stores them twice.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use automerge::{Automerge, ChangeHash, sync::SyncDoc as _};
+use automerge::{Automerge, Change, ChangeHash, ReadDoc as _, sync::SyncDoc as _};
 use futures::channel::mpsc;
 use futures::future::BoxFuture;
 use futures::{FutureExt as _, SinkExt as _};
@@ -43,6 +50,10 @@ use crate::{access::Access, storage::SqliteChunkStore};
 /// finish (which slows reading that connection's socket, not the others).
 pub const READS_PER_CONNECTION: usize = 16;
 
+/// How many cold exchanges may hold a loaded document at once, server-wide: fifty devices
+/// reconnecting at once would otherwise load up to 800 (16 each).
+pub const COLD_LOADS: usize = 8;
+
 /// What a cold read found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
@@ -52,6 +63,8 @@ pub enum Answer {
         frames: Vec<Vec<u8>>,
         /// The document's heads as served.
         heads: Vec<ChangeHash>,
+        /// Whether the exchange stored changes the device sent (durably, before answering).
+        wrote: bool,
     },
     /// The peer may not read it: this `doc-unavailable` frame.
     Refuse(Vec<u8>),
@@ -119,58 +132,92 @@ impl ColdReader for StoredDocuments {
                 // finding 11). Anything else is loaded.
                 if let ([snapshot], []) =
                     (stored.snapshots.as_slice(), stored.incrementals.as_slice())
-                    && let Some(reply) = reply_from_snapshot(snapshot, may_write, &data)
+                    && let Some((messages, heads)) = reply_from_snapshot(snapshot, may_write, &data)
                 {
-                    return Some(reply);
+                    return Some(Exchanged {
+                        messages,
+                        heads,
+                        received: Vec::new(),
+                    });
                 }
                 exchange(stored.load(&doc_id), may_write, &data)
             })
             .await;
-            match exchanged {
-                Ok(Some((messages, heads))) => Answer::Serve {
-                    frames: messages
-                        .into_iter()
-                        .map(|data| {
-                            Message::Sync {
-                                document_id: document,
-                                sender_id: PeerId::new(SERVER_PEER_ID),
-                                target_id: peer.clone(),
-                                data,
-                            }
-                            .encode()
-                        })
-                        .collect(),
-                    heads,
-                },
-                Ok(None) | Err(_) => Answer::ToShard,
+            let Ok(Some(exchanged)) = exchanged else {
+                return Answer::ToShard;
+            };
+            // What the device sent is stored before it is answered, under the keys samod
+            // writes it under; like samod's, a failed write is retried until it lands, and the
+            // projection hears of it.
+            let doc_id = document.to_string();
+            for change in &exchanged.received {
+                let Ok(key) = samod::storage::StorageKey::from_parts([
+                    doc_id.clone(),
+                    "incremental".to_owned(),
+                    change.hash().to_string(),
+                ]) else {
+                    return Answer::ToShard;
+                };
+                samod::storage::Storage::put(&this.store, key, change.raw_bytes().to_vec()).await;
+            }
+            Answer::Serve {
+                frames: exchanged
+                    .messages
+                    .into_iter()
+                    .map(|data| {
+                        Message::Sync {
+                            document_id: document,
+                            sender_id: PeerId::new(SERVER_PEER_ID),
+                            target_id: peer.clone(),
+                            data,
+                        }
+                        .encode()
+                    })
+                    .collect(),
+                heads: exchanged.heads,
+                wrote: !exchanged.received.is_empty(),
             }
         }
         .boxed()
     }
 }
 
-/// One sync exchange with a peer that sent `data`, from a fresh sync state: the encoded
-/// messages to send back and the heads they bring the peer to. `None` when `data` is not a
-/// sync message automerge can take.
-pub fn exchange(
-    mut doc: Automerge,
-    may_write: bool,
-    data: &[u8],
-) -> Option<(Vec<Vec<u8>>, Vec<ChangeHash>)> {
+/// What one sync exchange made of a device's message.
+#[derive(Debug)]
+pub struct Exchanged {
+    /// Encoded automerge sync messages to send back, in order.
+    pub messages: Vec<Vec<u8>>,
+    /// The heads they bring the peer to: the document's, with what it received.
+    pub heads: Vec<ChangeHash>,
+    /// The changes the peer sent that the document did not have, to be stored before the
+    /// messages go.
+    pub received: Vec<Change>,
+}
+
+/// One sync exchange with a peer that sent `data`, from a fresh sync state, on `doc` as stored.
+/// `None` when `data` is not a sync message automerge can take, or brings changes automerge
+/// cannot apply yet (their dependencies are missing): this copy is dropped after the exchange,
+/// so those are left to the shard, which keeps them until their dependencies come.
+pub fn exchange(mut doc: Automerge, may_write: bool, data: &[u8]) -> Option<Exchanged> {
     let theirs = automerge::sync::Message::decode(data).ok()?;
-    // A peer that may not write gets a read-only state, which tells it so; samod does the same.
+    // A peer that may not write gets a read-only state, which tells it so and applies nothing;
+    // samod does the same.
     let mut state = if may_write {
         automerge::sync::State::new()
     } else {
         automerge::sync::State::new_read_only()
     };
-    // Receiving applies their changes to this copy, which is never written back: a peer asking
-    // with `request` has none, and one that had some is left to the shard.
-    let heads = doc.get_heads();
+    let before = doc.get_heads();
     doc.receive_sync_message(&mut state, theirs).ok()?;
-    if doc.get_heads() != heads {
+    if !doc.get_missing_deps(&[]).is_empty() {
         return None;
     }
+    let heads = doc.get_heads();
+    let received = if heads == before {
+        Vec::new()
+    } else {
+        doc.get_changes(&before)
+    };
     let mut messages = Vec::new();
     // As samod-core's peer connection: a first message may advertise other heads than the
     // document's, and then the real ones follow at once.
@@ -185,7 +232,11 @@ pub fn exchange(
         }
     }
     // Nothing to say would leave the peer waiting: the shard answers instead.
-    (!messages.is_empty()).then_some((messages, heads))
+    (!messages.is_empty()).then_some(Exchanged {
+        messages,
+        heads,
+        received,
+    })
 }
 
 /// The answer to `data`, a sync message from a peer that has nothing, made of `snapshot` (one
@@ -313,6 +364,8 @@ pub struct ColdReads {
     reader: Arc<dyn ColdReader>,
     next_connection: Arc<AtomicU64>,
     served: Arc<AtomicU64>,
+    /// Exchanges under way server-wide: each holds a document loaded.
+    loads: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for ColdReads {
@@ -328,9 +381,9 @@ impl std::fmt::Debug for ColdReads {
 pub enum Decision {
     /// Send it to the document's shard.
     Shard,
-    /// Answer it here: a `request` (with this sync message) for a cold document (spawn
-    /// [`ColdConnection::read`]).
-    Read(Vec<u8>),
+    /// Answer it here: a `request` or `sync` (with this automerge sync message) about a cold
+    /// document (spawn [`ColdConnection::exchange`]).
+    Exchange(Vec<u8>),
     /// Keep it (an acknowledgement of a cold read); nothing to send.
     Held,
 }
@@ -343,6 +396,7 @@ impl ColdReads {
             reader: Arc::new(reader),
             next_connection: Arc::default(),
             served: Arc::default(),
+            loads: Arc::new(tokio::sync::Semaphore::new(COLD_LOADS)),
         }
     }
 
@@ -420,7 +474,7 @@ impl ColdConnection {
             return Decision::Shard;
         }
         match message {
-            Some(Message::Request { data, .. }) => return Decision::Read(data.clone()),
+            Some(Message::Request { data, .. }) => return Decision::Exchange(data.clone()),
             Some(Message::Sync { data, .. }) => {
                 if let Some(held) = registry
                     .held
@@ -431,6 +485,9 @@ impl ColdConnection {
                     held.frame = frame.to_vec();
                     return Decision::Held;
                 }
+                // Heads, a bloom filter, changes: one exchange from a fresh state answers it
+                // as samod would, and stores what it brings.
+                return Decision::Exchange(data.clone());
             }
             _ => {}
         }
@@ -453,10 +510,12 @@ impl ColdConnection {
             .unwrap_or_else(|_| unreachable!("the semaphore is never closed"))
     }
 
-    /// Answers the `request` `frame` (sync message `data`) for `document`, holding `slot`
-    /// until done: the answer goes to the device, or the frame back to the multiplexer when
-    /// the shard must answer (also when the document turned hot meanwhile).
-    pub fn read(
+    /// Answers the `request` or `sync` `frame` (sync message `data`) for `document`, holding
+    /// `slot` until done: the answer goes to the device, or the frame back to the multiplexer
+    /// when the shard must answer (also when the document turned hot meanwhile: samod loads it
+    /// from storage, where anything this exchange received already is, and the frame brings it
+    /// again, which changes nothing).
+    pub fn exchange(
         &self,
         document: DocumentId,
         frame: Vec<u8>,
@@ -467,8 +526,12 @@ impl ColdConnection {
         let key = self.key;
         let mut replies = self.replies.clone();
         let answer = self.reads.reader.read(document, self.peer.clone(), data);
+        let loads = Arc::clone(&self.reads.loads);
         async move {
-            let answer = answer.await;
+            let answer = {
+                let _load = loads.acquire().await;
+                answer.await
+            };
             let frames = {
                 let mut registry = reads.registry();
                 if !registry.connections.contains_key(&key) {
@@ -485,17 +548,45 @@ impl ColdConnection {
                         registry.hand_back_to(key, frame);
                         return;
                     }
+                    // A refusal answers a `request` only. A device's `sync` about a document
+                    // it may not have (yet: it syncs a record it created before registering
+                    // it) is samod's to keep, which re-decides when the access changes.
+                    Answer::Refuse(_)
+                        if !matches!(Message::decode(&frame), Ok(Message::Request { .. })) =>
+                    {
+                        registry.heat(document);
+                        registry.hand_back_to(key, frame);
+                        return;
+                    }
                     Answer::Refuse(refusal) => vec![refusal],
-                    Answer::Serve { frames, heads } => {
-                        registry
-                            .held
-                            .entry(document)
-                            .or_default()
-                            .insert(key, Held { frame, heads });
-                        if let Some(open) = registry.connections.get_mut(&key) {
-                            open.documents.insert(document);
-                        }
+                    Answer::Serve {
+                        frames,
+                        heads,
+                        wrote,
+                    } => {
                         reads.served.fetch_add(1, Ordering::Relaxed);
+                        let others_hold_it = registry
+                            .held
+                            .get(&document)
+                            .is_some_and(|held| held.keys().any(|&other| other != key));
+                        if wrote && others_hold_it {
+                            // Other devices hold the document and must hear of the write live:
+                            // samod takes it over, loading it with the write, and is handed
+                            // their acknowledgements; this device's next message goes there too.
+                            if let Some(held) = registry.held.get_mut(&document) {
+                                held.remove(&key);
+                            }
+                            registry.heat(document);
+                        } else {
+                            registry
+                                .held
+                                .entry(document)
+                                .or_default()
+                                .insert(key, Held { frame, heads });
+                            if let Some(open) = registry.connections.get_mut(&key) {
+                                open.documents.insert(document);
+                            }
+                        }
                         frames
                     }
                 }

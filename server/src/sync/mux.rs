@@ -447,9 +447,9 @@ where
                     match cold.decide(document, frame.message.as_ref(), &frame.bytes) {
                         Decision::Shard => {}
                         Decision::Held => continue,
-                        Decision::Read(data) => {
+                        Decision::Exchange(data) => {
                             let slot = cold.slot().await;
-                            tokio::spawn(cold.read(document, frame.bytes, data, slot));
+                            tokio::spawn(cold.exchange(document, frame.bytes, data, slot));
                             continue;
                         }
                     }

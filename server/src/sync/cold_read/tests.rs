@@ -29,7 +29,9 @@ fn request_from_nobody() -> (Automerge, automerge::sync::State, Vec<u8>) {
 fn a_peer_without_the_document_receives_all_of_it_and_then_only_acknowledges() {
     let doc = stored();
     let (mut peer, mut state, request) = request_from_nobody();
-    let (messages, heads) = exchange(doc.clone(), true, &request).expect("a request is answered");
+    let Exchanged {
+        messages, heads, ..
+    } = exchange(doc.clone(), true, &request).expect("a request is answered");
     assert_eq!(heads, doc.get_heads());
     assert!(!messages.is_empty());
     for message in messages {
@@ -77,7 +79,11 @@ fn a_stored_snapshot_answers_a_peer_with_nothing_as_automerges_own_reply_does() 
     let (peer, state, request) = request_from_nobody();
     let (fast, fast_heads) =
         reply_from_snapshot(&snapshot, true, &request).expect("one snapshot, a peer with nothing");
-    let (slow, slow_heads) = exchange(doc.clone(), true, &request).expect("answered");
+    let Exchanged {
+        messages: slow,
+        heads: slow_heads,
+        ..
+    } = exchange(doc.clone(), true, &request).expect("answered");
     assert_eq!(fast_heads, slow_heads);
     assert_eq!(fast.len(), 1, "the whole document in one message");
 
@@ -130,6 +136,95 @@ fn only_a_peer_with_nothing_and_a_single_snapshot_get_the_snapshot_as_it_is() {
     );
 }
 
+/// A device holding the stored document and `extra` changes of its own on top, as a sync
+/// from a fresh state goes: its messages until it sends changes, each answered by a fresh
+/// exchange on the stored document (as the server answers a cold document). Returns the
+/// exchange that received the changes.
+fn push(extra: usize, may_write: bool) -> (Automerge, Option<Exchanged>) {
+    let mut device = stored().fork();
+    for n in 0..extra {
+        let mut tx = device.transaction();
+        tx.put(ROOT, "capacity", i64::try_from(n).expect("small"))
+            .expect("a key");
+        tx.commit();
+    }
+    let mut state = automerge::sync::State::new();
+    for _ in 0..4 {
+        let Some(message) = device.generate_sync_message(&mut state) else {
+            break;
+        };
+        let carries_changes = !message.changes.is_empty();
+        let exchanged = exchange(stored(), may_write, &message.encode());
+        if carries_changes {
+            return (device, exchanged);
+        }
+        for reply in exchanged.expect("answered").messages {
+            let reply = automerge::sync::Message::decode(&reply).expect("decodes");
+            device
+                .receive_sync_message(&mut state, reply)
+                .expect("the device takes it");
+        }
+    }
+    panic!("the device never sent its changes");
+}
+
+#[test]
+fn an_exchange_receives_a_devices_changes_and_acknowledges_them() {
+    let (device, exchanged) = push(2, true);
+    let exchanged = exchanged.expect("answered");
+    assert_eq!(exchanged.heads, device.get_heads());
+    let sent: Vec<ChangeHash> = device
+        .get_changes(&stored().get_heads())
+        .iter()
+        .map(Change::hash)
+        .collect();
+    let received: Vec<ChangeHash> = exchanged.received.iter().map(Change::hash).collect();
+    assert_eq!(received, sent);
+    let reply = automerge::sync::Message::decode(&exchanged.messages[0]).expect("decodes");
+    assert_eq!(
+        reply.heads,
+        device.get_heads(),
+        "the reply acknowledges them"
+    );
+}
+
+/// A message carrying `changes` and the heads they lead to, from a peer with no sync state.
+fn carrying(heads: Vec<ChangeHash>, changes: &[Change]) -> Vec<u8> {
+    let bytes: Vec<u8> = changes
+        .iter()
+        .flat_map(|c| c.raw_bytes().to_vec())
+        .collect();
+    automerge::sync::Message {
+        heads,
+        need: Vec::new(),
+        have: Vec::new(),
+        changes: automerge::sync::ChunkList::from(bytes),
+        flags: None,
+        version: automerge::sync::MessageVersion::V1,
+    }
+    .encode()
+}
+
+#[test]
+fn a_peer_that_may_only_read_has_nothing_received() {
+    let (device, _) = push(1, true);
+    let changes = device.get_changes(&stored().get_heads());
+    // A device told it may only read would not send this; one that sends it anyway.
+    let exchanged =
+        exchange(stored(), false, &carrying(device.get_heads(), &changes)).expect("answered");
+    assert!(exchanged.received.is_empty());
+    assert_eq!(exchanged.heads, stored().get_heads());
+}
+
+#[test]
+fn changes_whose_dependencies_are_missing_are_left_to_the_shard() {
+    let (device, _) = push(2, true);
+    let changes = device.get_changes(&stored().get_heads());
+    // Only the second change, without the first it depends on.
+    let message = carrying(device.get_heads(), &changes[1..]);
+    assert!(exchange(stored(), true, &message).is_none());
+}
+
 #[test]
 fn a_message_with_changes_or_other_heads_is_not_an_acknowledgement() {
     let doc = stored();
@@ -170,13 +265,13 @@ fn a_message_with_changes_or_other_heads_is_not_an_acknowledgement() {
 
 #[test]
 fn a_message_automerge_cannot_read_is_left_to_the_shard() {
-    assert_eq!(exchange(stored(), true, b"\x42garbage"), None);
+    assert!(exchange(stored(), true, b"\x42garbage").is_none());
 }
 
 #[test]
 fn a_peer_that_may_only_read_is_told_so() {
     let (_, _, request) = request_from_nobody();
-    let (messages, _) = exchange(stored(), false, &request).expect("answered");
+    let Exchanged { messages, .. } = exchange(stored(), false, &request).expect("answered");
     let first = automerge::sync::Message::decode(&messages[0]).expect("automerge reads it");
     assert!(
         first
@@ -197,8 +292,13 @@ struct Scripted {
 impl Scripted {
     fn answering(answer: Answer) -> Self {
         let scripted = Self::default();
-        *scripted.answer.lock().expect("not poisoned") = Some(answer);
+        scripted.answer_next(answer);
         scripted
+    }
+
+    /// Answers `answer` from now on.
+    fn answer_next(&self, answer: Answer) {
+        *self.answer.lock().expect("not poisoned") = Some(answer);
     }
 }
 
@@ -267,9 +367,11 @@ impl Device {
     /// Sends `message` as the multiplexer does; returns the decision.
     async fn send(&self, (message, frame): (Message, Vec<u8>)) -> Decision {
         let decision = self.connection.decide(DOC, Some(&message), &frame);
-        if let Decision::Read(data) = &decision {
+        if let Decision::Exchange(data) = &decision {
             let slot = self.connection.slot().await;
-            self.connection.read(DOC, frame, data.clone(), slot).await;
+            self.connection
+                .exchange(DOC, frame, data.clone(), slot)
+                .await;
         }
         decision
     }
@@ -279,19 +381,21 @@ fn served() -> Answer {
     Answer::Serve {
         frames: vec![b"the document".to_vec()],
         heads: stored().get_heads(),
+        wrote: false,
     }
 }
 
 #[tokio::test]
 async fn a_cold_request_is_answered_here_and_its_acknowledgement_held_until_the_document_turns_hot()
 {
-    let reads = ColdReads::new(Scripted::answering(served()));
+    let script = Scripted::answering(served());
+    let reads = ColdReads::new(script.clone());
     let mut reader = device(&reads);
-    let writer = device(&reads);
+    let mut writer = device(&reads);
 
     assert!(matches!(
         reader.send(request_frame()).await,
-        Decision::Read(_)
+        Decision::Exchange(_)
     ));
     assert_eq!(reader.replies.next().await, Some(b"the document".to_vec()));
     assert_eq!(reads.served(), 1);
@@ -302,16 +406,25 @@ async fn a_cold_request_is_answered_here_and_its_acknowledgement_held_until_the_
         "nothing went to the shard"
     );
 
-    // Another device writes: the document turns hot, and samod hears the reader's
-    // acknowledgement, so it sends the reader the write.
-    let (_, writes) = acknowledgement(&Automerge::new());
-    let message = Message::decode(&writes).expect("decodes");
+    // Another device writes, and the exchange stores its change: the document turns hot, and
+    // samod hears the reader's acknowledgement, so it sends the reader the write.
+    script.answer_next(Answer::Serve {
+        frames: vec![b"stored; your heads".to_vec()],
+        heads: stored().get_heads(),
+        wrote: true,
+    });
+    let writes = acknowledgement(&Automerge::new());
+    assert!(matches!(writer.send(writes).await, Decision::Exchange(_)));
     assert_eq!(
-        writer.connection.decide(DOC, Some(&message), &writes),
-        Decision::Shard
+        writer.replies.next().await,
+        Some(b"stored; your heads".to_vec())
     );
     assert!(reads.is_hot(&DOC));
     assert_eq!(reader.shard.next().await, Some(ack.1));
+    assert!(
+        writer.shard.try_recv().is_err(),
+        "the writer was answered here"
+    );
     // From now on everything about it goes to the shard.
     assert_eq!(reader.send(request_frame()).await, Decision::Shard);
 }
@@ -327,16 +440,43 @@ async fn an_unacknowledged_read_hands_the_request_to_the_shard_when_the_document
 }
 
 #[tokio::test]
-async fn anything_but_an_acknowledgement_goes_to_the_shard_and_turns_the_document_hot() {
+async fn a_sync_message_that_only_acknowledges_nothing_held_is_exchanged_here_too() {
     let reads = ColdReads::new(Scripted::answering(served()));
     let mut reader = device(&reads);
     reader.send(request_frame()).await;
+    assert_eq!(reader.replies.next().await, Some(b"the document".to_vec()));
     let other_heads = acknowledgement(&Automerge::new());
-    assert_eq!(reader.send(other_heads).await, Decision::Shard);
-    assert!(reads.is_hot(&DOC));
-    // The held request was dropped rather than replayed: the device's own message reached the
-    // shard, which now knows the connection.
+    assert!(matches!(
+        reader.send(other_heads).await,
+        Decision::Exchange(_)
+    ));
+    assert_eq!(reader.replies.next().await, Some(b"the document".to_vec()));
+    assert!(!reads.is_hot(&DOC));
     assert!(reader.shard.try_recv().is_err());
+}
+
+#[tokio::test]
+async fn a_write_to_a_document_nobody_else_holds_keeps_it_cold() {
+    let reads = ColdReads::new(Scripted::answering(Answer::Serve {
+        frames: vec![b"stored; your heads".to_vec()],
+        heads: stored().get_heads(),
+        wrote: true,
+    }));
+    let mut writer = device(&reads);
+    assert!(matches!(
+        writer.send(acknowledgement(&Automerge::new())).await,
+        Decision::Exchange(_)
+    ));
+    assert_eq!(
+        writer.replies.next().await,
+        Some(b"stored; your heads".to_vec())
+    );
+    assert!(!reads.is_hot(&DOC));
+    assert_eq!(
+        writer.send(acknowledgement(&stored())).await,
+        Decision::Held,
+        "its acknowledgement of the heads it was told is held, as after a read"
+    );
 }
 
 #[tokio::test]
@@ -346,7 +486,7 @@ async fn a_document_not_in_storage_is_left_to_the_shard() {
     let request = request_frame();
     assert!(matches!(
         reader.send(request.clone()).await,
-        Decision::Read(_)
+        Decision::Exchange(_)
     ));
     assert_eq!(reader.shard.next().await, Some(request.1));
     assert!(reads.is_hot(&DOC));
@@ -365,15 +505,29 @@ async fn a_refused_peer_gets_the_refusal_and_nothing_is_held() {
 }
 
 #[tokio::test]
+async fn a_sync_about_a_document_the_device_may_not_have_is_left_to_the_shard() {
+    let reads = ColdReads::new(Scripted::answering(Answer::Refuse(b"unavailable".to_vec())));
+    let mut device = device(&reads);
+    let message = acknowledgement(&stored());
+    assert!(matches!(
+        device.send(message.clone()).await,
+        Decision::Exchange(_)
+    ));
+    assert_eq!(device.shard.next().await, Some(message.1));
+    assert!(device.replies.try_recv().is_err(), "no refusal");
+    assert!(reads.is_hot(&DOC));
+}
+
+#[tokio::test]
 async fn a_read_that_finishes_after_the_document_turned_hot_is_left_to_the_shard() {
     let reads = ColdReads::new(Scripted::answering(served()));
     let mut reader = device(&reads);
     let (message, frame) = request_frame();
-    let Decision::Read(data) = reader.connection.decide(DOC, Some(&message), &frame) else {
+    let Decision::Exchange(data) = reader.connection.decide(DOC, Some(&message), &frame) else {
         panic!("a cold request is read");
     };
     let slot = reader.connection.slot().await;
-    let read = reader.connection.read(DOC, frame.clone(), data, slot);
+    let read = reader.connection.exchange(DOC, frame.clone(), data, slot);
     reads.mark_hot(DOC);
     read.await;
     assert_eq!(reader.shard.next().await, Some(frame));

@@ -36,7 +36,9 @@ impl Fetching {
             .generate_sync_message(&mut state)
             .expect("a device with nothing asks")
             .encode();
-        let (messages, _heads) = exchange(stored, may_write, &request).expect("answered");
+        let messages = exchange(stored, may_write, &request)
+            .expect("answered")
+            .messages;
         assert_eq!(
             follow_ups.from_device(&Message::Request {
                 document_id: document(),

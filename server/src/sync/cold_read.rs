@@ -51,7 +51,8 @@ use crate::{access::Access, storage::SqliteChunkStore};
 pub const READS_PER_CONNECTION: usize = 16;
 
 /// How many cold exchanges may hold a loaded document at once, server-wide: fifty devices
-/// reconnecting at once would otherwise load up to 800 (16 each).
+/// reconnecting at once would otherwise load up to 800 (16 each). Their writes commit after
+/// the document is dropped, outside this bound.
 pub const COLD_LOADS: usize = 8;
 
 /// What a cold read found.
@@ -85,12 +86,18 @@ pub trait ColdReader: Send + Sync + 'static {
 pub struct StoredDocuments {
     store: SqliteChunkStore,
     policy: RegistryPolicy,
+    /// Exchanges holding a loaded document, server-wide (not while their writes commit).
+    loads: Arc<tokio::sync::Semaphore>,
 }
 
 impl StoredDocuments {
     /// Reads `store` under `policy`.
     pub fn new(store: SqliteChunkStore, policy: RegistryPolicy) -> Self {
-        Self { store, policy }
+        Self {
+            store,
+            policy,
+            loads: Arc::new(tokio::sync::Semaphore::new(COLD_LOADS)),
+        }
     }
 }
 
@@ -126,6 +133,7 @@ impl ColdReader for StoredDocuments {
                     return Answer::ToShard;
                 }
             };
+            let loading = this.loads.acquire().await;
             let exchanged = tokio::task::spawn_blocking(move || {
                 // One stored snapshot and a peer with nothing: the snapshot is the answer as it
                 // is (no automerge load: 0.1 ms instead of 1.9 ms per session natively,
@@ -143,6 +151,7 @@ impl ColdReader for StoredDocuments {
                 exchange(stored.load(&doc_id), may_write, &data)
             })
             .await;
+            drop(loading);
             let Ok(Some(exchanged)) = exchanged else {
                 return Answer::ToShard;
             };
@@ -364,8 +373,6 @@ pub struct ColdReads {
     reader: Arc<dyn ColdReader>,
     next_connection: Arc<AtomicU64>,
     served: Arc<AtomicU64>,
-    /// Exchanges under way server-wide: each holds a document loaded.
-    loads: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for ColdReads {
@@ -396,7 +403,6 @@ impl ColdReads {
             reader: Arc::new(reader),
             next_connection: Arc::default(),
             served: Arc::default(),
-            loads: Arc::new(tokio::sync::Semaphore::new(COLD_LOADS)),
         }
     }
 
@@ -526,12 +532,8 @@ impl ColdConnection {
         let key = self.key;
         let mut replies = self.replies.clone();
         let answer = self.reads.reader.read(document, self.peer.clone(), data);
-        let loads = Arc::clone(&self.reads.loads);
         async move {
-            let answer = {
-                let _load = loads.acquire().await;
-                answer.await
-            };
+            let answer = answer.await;
             let frames = {
                 let mut registry = reads.registry();
                 if !registry.connections.contains_key(&key) {

@@ -28,9 +28,12 @@
 //! (another message about it reaches the shard, the server writes it, or a device's write is
 //! stored here while another connection holds it), every held acknowledgement is handed to the
 //! shard as if its device had just sent it, so samod learns which connections hold the document
-//! and sends them later changes live, as before. Sync messages are idempotent, so a device that
-//! hears about a document both from here and from samod (an exchange racing a write), or whose
-//! changes reach samod again after they were stored here, only receives or stores them twice.
+//! and sends them later changes live, as before. An exchange that another exchange's write
+//! overtook (stored after this one started, so perhaps after it loaded the document, and
+//! completed before it) goes to the shard too: its answer may lack the write, and the writer,
+//! finding nobody holding the document yet, told nobody. Sync messages are idempotent, so a
+//! device that hears about a document both from here and from samod, or whose changes reach
+//! samod again after they were stored here, only receives or stores them twice.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -326,6 +329,11 @@ struct Registry {
     hot: HashSet<DocumentId>,
     held: HashMap<DocumentId, HashMap<u64, Held>>,
     connections: HashMap<u64, Open>,
+    /// How many exchanges that stored changes have completed, per cold document written since
+    /// the server started (forgotten when it turns hot). An exchange compares the count at its
+    /// start with the count at its end: if it moved, the document it loaded may predate a
+    /// write, and its answer may be stale.
+    writes: HashMap<DocumentId, u64>,
 }
 
 impl Registry {
@@ -335,12 +343,18 @@ impl Registry {
         if !self.hot.insert(document) {
             return;
         }
+        self.writes.remove(&document);
         for (connection, held) in self.held.remove(&document).unwrap_or_default() {
             if let Some(open) = self.connections.get_mut(&connection) {
                 open.documents.remove(&document);
                 hand_back(open.replays.clone(), held.frame);
             }
         }
+    }
+
+    /// How many exchanges have stored changes to cold `document` (see [`Registry::writes`]).
+    fn writes_to(&self, document: &DocumentId) -> u64 {
+        self.writes.get(document).copied().unwrap_or(0)
     }
 
     /// Hands `frame` back to `connection`'s multiplexer, if the connection is open.
@@ -531,17 +545,49 @@ impl ColdConnection {
         let reads = self.reads.clone();
         let key = self.key;
         let mut replies = self.replies.clone();
+        // Counted before the read starts, so before it loads the document.
+        let writes_before = self.reads.registry().writes_to(&document);
         let answer = self.reads.reader.read(document, self.peer.clone(), data);
         async move {
             let answer = answer.await;
             let frames = {
                 let mut registry = reads.registry();
+                // Another exchange stored changes while this one read: this one's load may
+                // predate them, and its answer leave the device behind with nobody to tell
+                // it (the writer looked for holders before this one held). The shard answers
+                // instead, from storage, which has both.
+                let overtaken = registry.writes_to(&document) != writes_before;
+                if matches!(answer, Answer::Serve { wrote: true, .. }) {
+                    // Counted even if this connection closed meanwhile: the write is stored.
+                    *registry.writes.entry(document).or_default() += 1;
+                    let others_hold_it = registry
+                        .held
+                        .get(&document)
+                        .is_some_and(|held| held.keys().any(|&other| other != key));
+                    if others_hold_it {
+                        // Other devices hold the document and must hear of the write live:
+                        // samod takes it over, loading it with the write, and is handed their
+                        // acknowledgements and this device's frame.
+                        if let Some(held) = registry.held.get_mut(&document) {
+                            held.remove(&key);
+                        }
+                        registry.heat(document);
+                    }
+                }
                 if !registry.connections.contains_key(&key) {
                     // The connection closed while reading.
                     return;
                 }
                 match answer {
+                    // Hot, meanwhile or by this write: samod answers, and so learns that this
+                    // connection holds the document. If it loaded the document before this
+                    // exchange's write was stored, the frame brings the write again.
                     _ if registry.hot.contains(&document) => {
+                        registry.hand_back_to(key, frame);
+                        return;
+                    }
+                    Answer::ToShard | Answer::Serve { .. } if overtaken => {
+                        registry.heat(document);
                         registry.hand_back_to(key, frame);
                         return;
                     }
@@ -561,33 +607,15 @@ impl ColdConnection {
                         return;
                     }
                     Answer::Refuse(refusal) => vec![refusal],
-                    Answer::Serve {
-                        frames,
-                        heads,
-                        wrote,
-                    } => {
+                    Answer::Serve { frames, heads, .. } => {
                         reads.served.fetch_add(1, Ordering::Relaxed);
-                        let others_hold_it = registry
+                        registry
                             .held
-                            .get(&document)
-                            .is_some_and(|held| held.keys().any(|&other| other != key));
-                        if wrote && others_hold_it {
-                            // Other devices hold the document and must hear of the write live:
-                            // samod takes it over, loading it with the write, and is handed
-                            // their acknowledgements; this device's next message goes there too.
-                            if let Some(held) = registry.held.get_mut(&document) {
-                                held.remove(&key);
-                            }
-                            registry.heat(document);
-                        } else {
-                            registry
-                                .held
-                                .entry(document)
-                                .or_default()
-                                .insert(key, Held { frame, heads });
-                            if let Some(open) = registry.connections.get_mut(&key) {
-                                open.documents.insert(document);
-                            }
+                            .entry(document)
+                            .or_default()
+                            .insert(key, Held { frame, heads });
+                        if let Some(open) = registry.connections.get_mut(&key) {
+                            open.documents.insert(document);
                         }
                         frames
                     }

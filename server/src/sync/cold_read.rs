@@ -14,7 +14,8 @@
 //! server started and the server has not written it itself ([`ColdReads::mark_hot`] from
 //! [`super::SyncHub::repo_for`]). Then samod holds nothing of it that SQLite does not, and a
 //! `request` or `sync` about it is answered here ([`exchange`]): the share policy's decision
-//! (audited for a visit case, as samod's first decision is), the document read back from
+//! (audited for a visit case on the connection's first exchange about it, as samod audits its
+//! first decision per connection), the document read back from
 //! SQLite, one automerge sync exchange from a fresh sync state (read-only when the peer may
 //! only read, as samod's is), the changes it received **stored before the answer goes** (under
 //! samod's keys, through the same retrying writes), and the document dropped. A denied `request`
@@ -79,9 +80,16 @@ pub enum Answer {
 /// Reads one document for one peer: the production reader is [`StoredDocuments`]; the unit
 /// tests script their own.
 pub trait ColdReader: Send + Sync + 'static {
-    /// Answers `peer`'s request for `document`, whose automerge sync message is `data`.
-    fn read(&self, document: DocumentId, peer: PeerId, data: Vec<u8>)
-    -> BoxFuture<'static, Answer>;
+    /// Answers `peer`'s request for `document`, whose automerge sync message is `data`. With
+    /// `first` (the connection's first exchange about `document`), the access decision is
+    /// audited for a visit case, as samod's first decision per connection is.
+    fn read(
+        &self,
+        document: DocumentId,
+        peer: PeerId,
+        data: Vec<u8>,
+        first: bool,
+    ) -> BoxFuture<'static, Answer>;
 }
 
 /// Cold reads from the chunk store, under the registry's share policy.
@@ -110,11 +118,12 @@ impl ColdReader for StoredDocuments {
         document: DocumentId,
         peer: PeerId,
         data: Vec<u8>,
+        first: bool,
     ) -> BoxFuture<'static, Answer> {
         let this = self.clone();
         async move {
             let doc_id = document.to_string();
-            let may_write = match this.policy.access(&doc_id, peer.as_str(), true).await {
+            let may_write = match this.policy.access(&doc_id, peer.as_str(), first).await {
                 Access::None => {
                     return Answer::Refuse(
                         Message::DocUnavailable {
@@ -316,11 +325,13 @@ struct Held {
 }
 
 /// An open connection: where its frames for the shards are handed back to the multiplexer,
-/// and the documents held for it (to forget them when it closes).
+/// the documents held for it (to forget them when it closes), and the documents it has
+/// exchanged about (whose access decision was audited).
 #[derive(Debug)]
 struct Open {
     replays: mpsc::Sender<Vec<u8>>,
     documents: HashSet<DocumentId>,
+    exchanged: HashSet<DocumentId>,
 }
 
 /// Which documents are hot, and the acknowledgements held for cold ones.
@@ -458,6 +469,7 @@ impl ColdReads {
             Open {
                 replays,
                 documents: HashSet::new(),
+                exchanged: HashSet::new(),
             },
         );
         ColdConnection {
@@ -545,9 +557,20 @@ impl ColdConnection {
         let reads = self.reads.clone();
         let key = self.key;
         let mut replies = self.replies.clone();
-        // Counted before the read starts, so before it loads the document.
-        let writes_before = self.reads.registry().writes_to(&document);
-        let answer = self.reads.reader.read(document, self.peer.clone(), data);
+        let (writes_before, first) = {
+            let mut registry = self.reads.registry();
+            // Counted before the read starts, so before it loads the document.
+            let writes_before = registry.writes_to(&document);
+            let first = registry
+                .connections
+                .get_mut(&key)
+                .is_none_or(|open| open.exchanged.insert(document));
+            (writes_before, first)
+        };
+        let answer = self
+            .reads
+            .reader
+            .read(document, self.peer.clone(), data, first);
         async move {
             let answer = answer.await;
             let frames = {

@@ -287,6 +287,8 @@ fn a_peer_that_may_only_read_is_told_so() {
 struct Scripted {
     answer: Arc<StdMutex<Option<Answer>>>,
     reads: Arc<AtomicU64>,
+    /// Reads asked to audit (a connection's first about the document).
+    first_reads: Arc<AtomicU64>,
 }
 
 impl Scripted {
@@ -303,8 +305,17 @@ impl Scripted {
 }
 
 impl ColdReader for Scripted {
-    fn read(&self, _: DocumentId, _: PeerId, _: Vec<u8>) -> BoxFuture<'static, Answer> {
+    fn read(
+        &self,
+        _: DocumentId,
+        _: PeerId,
+        _: Vec<u8>,
+        first: bool,
+    ) -> BoxFuture<'static, Answer> {
         self.reads.fetch_add(1, Ordering::Relaxed);
+        if first {
+            self.first_reads.fetch_add(1, Ordering::Relaxed);
+        }
         let answer = self
             .answer
             .lock()
@@ -647,4 +658,25 @@ async fn an_exchange_started_after_a_write_completed_is_answered_here() {
     assert_eq!(reader.replies.next().await, Some(b"the document".to_vec()));
     assert!(!reads.is_hot(&DOC));
     assert!(reader.shard.try_recv().is_err());
+}
+
+#[tokio::test]
+async fn only_a_connections_first_exchange_about_a_document_is_audited() {
+    let script = Scripted::answering(served());
+    let reads = ColdReads::new(script.clone());
+    let mut reader = device(&reads);
+    let mut other = device(&reads);
+    reader.send(request_frame()).await;
+    // Not an acknowledgement of what was served: exchanged again, not audited again.
+    reader.send(acknowledgement(&Automerge::new())).await;
+    other.send(request_frame()).await;
+    for device in [&mut reader, &mut other] {
+        while device.replies.try_recv().is_ok() {}
+    }
+    assert_eq!(script.reads.load(Ordering::Relaxed), 3);
+    assert_eq!(
+        script.first_reads.load(Ordering::Relaxed),
+        2,
+        "one audited decision per connection"
+    );
 }

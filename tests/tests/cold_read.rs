@@ -1,6 +1,7 @@
 //! Documents no shard has loaded are read straight from SQLite (`nimo_server::sync::cold_read`):
 //! the device gets the document, a peer without access gets `doc-unavailable`, and a device
-//! that read a document cold still hears of later changes live, without reconnecting.
+//! that read a document cold still hears of later changes live, without reconnecting, also when
+//! several devices write the same cold document at once.
 
 use std::time::Duration;
 
@@ -15,6 +16,20 @@ const WAIT: Duration = Duration::from_secs(15);
 
 fn at() -> Timestamp {
     Timestamp::from_unix_millis(1_748_739_600_000)
+}
+
+/// Someone checked in on `doc` (a session): attendee `n`.
+fn check_in(doc: &mut automerge::Automerge, n: u8) -> anyhow::Result<()> {
+    let person = Person {
+        name: format!("参加者{n}"),
+        kana: "みやぎ はなこ".to_owned(),
+        affiliation: Affiliation::CommunityResident,
+        residence: None,
+        workplace: None,
+        birth_year: None,
+    };
+    roster::add_attendee(doc, AttendeeId::from_random_bytes([n; 16]), person, at())
+        .map_err(anyhow::Error::from)
 }
 
 #[tokio::test]
@@ -83,20 +98,7 @@ async fn a_document_read_cold_brings_later_changes_live_and_is_refused_to_outsid
     // The phone checks someone in: the document turns hot, samod learns that the tablet holds
     // it, and the tablet receives the change on the connection it already has.
     let tablet_connections = tablet.observed().connections.len();
-    phone
-        .change(doc_id, |doc| {
-            let person = Person {
-                name: "参加者1".to_owned(),
-                kana: "みやぎ はなこ".to_owned(),
-                affiliation: Affiliation::CommunityResident,
-                residence: None,
-                workplace: None,
-                birth_year: None,
-            };
-            roster::add_attendee(doc, AttendeeId::from_random_bytes([1; 16]), person, at())
-                .map_err(anyhow::Error::from)
-        })
-        .await??;
+    phone.change(doc_id, |doc| check_in(doc, 1)).await??;
     let changed = phone
         .wait_for("the check-in stored", WAIT, |o| {
             o.doc_status(&doc_id) == Some(DocStatus::Stored)
@@ -118,6 +120,82 @@ async fn a_document_read_cold_brings_later_changes_live_and_is_refused_to_outsid
         tablet.observed().connections.len(),
         tablet_connections,
         "live, not through a reconnect"
+    );
+    server.stop().await
+}
+
+/// Three phones hold a session, each checks someone in while the server is down, and all three
+/// reconnect (each after its own back-off) to a server that has loaded nothing: their writes
+/// reach a cold document. Each phone must end with all three check-ins on the connection it
+/// opened after the restart. (Whether two exchanges overlap here is up to timing; the unit
+/// tests of `cold_read` force the overlap that lost a live update once.)
+#[tokio::test]
+async fn phones_that_wrote_one_cold_document_offline_each_end_with_every_write_live()
+-> anyhow::Result<()> {
+    let mut server = TestServer::start().await?;
+    let api = server.trainer("trainer", "女川").await?;
+    let mut phones = vec![Device::new_for(&api, 1)];
+    let doc_id = phones[0]
+        .create(nimo_tests::sample::onagawa_document(
+            "女川町まちなか交流館",
+            40,
+            7,
+            at(),
+        )?)
+        .await?;
+    api.register(&doc_id.to_string(), "training_session", &[])
+        .await?;
+    phones[0].sync_now(doc_id).await?;
+    let stored = phones[0]
+        .wait_for("the session stored", WAIT, |o| {
+            o.doc_status(&doc_id) == Some(DocStatus::Stored)
+        })
+        .await?
+        .docs[&doc_id]
+        .heads
+        .clone();
+    // The trainer's other two phones (each its own login, so its own device) find the session
+    // in the manifest.
+    for seed in 2..=3 {
+        phones.push(Device::new_for(&server.api_client("trainer").await?, seed));
+    }
+    for phone in &phones[1..] {
+        phone
+            .wait_for("the session on every phone", WAIT, |o| {
+                o.docs.get(&doc_id).is_some_and(|view| view.heads == stored)
+            })
+            .await?;
+    }
+
+    server.stop_serving().await?;
+    for (n, phone) in (1..).zip(&phones) {
+        phone.change(doc_id, move |doc| check_in(doc, n)).await??;
+    }
+    server.serve_again().await?;
+
+    let mut converged = Vec::new();
+    for phone in &phones {
+        let seen = phone
+            .wait_for("every check-in on every phone", WAIT, |o| {
+                o.docs
+                    .get(&doc_id)
+                    .is_some_and(|view| view.heads.len() == 3)
+            })
+            .await?;
+        assert_eq!(
+            seen.connections.len(),
+            2,
+            "one connection before the restart and one after: live, not through a reconnect"
+        );
+        converged.push(seen.docs[&doc_id].heads.clone());
+    }
+    assert!(
+        converged.windows(2).all(|pair| pair[0] == pair[1]),
+        "the same three concurrent check-ins everywhere: {converged:?}"
+    );
+    assert!(
+        server.state.sync.cold.served() >= 1,
+        "the first write reached a cold document and was exchanged beside samod"
     );
     server.stop().await
 }

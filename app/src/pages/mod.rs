@@ -174,5 +174,15 @@ fn DeviceNotices() -> impl IntoView {
             view! { <p class="storage-persistence">{text}</p> }
         })
     };
-    view! { {update} {stale} {persisted} }
+    let expired = move || {
+        signals.session_expired.get().then(|| {
+            view! {
+                <p class="notice notice-expired" role="alert">
+                    "ログインの有効期限が切れました。同期を続けるには、もう一度ログインしてください。この端末の記録は消えません。 "
+                    <Link route=Route::Login>"ログインする"</Link>
+                </p>
+            }
+        })
+    };
+    view! { {update} {expired} {stale} {persisted} }
 }

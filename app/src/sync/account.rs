@@ -158,7 +158,30 @@ pub async fn finish_second_factor(
 }
 
 /// Stores the session on the device and starts sync (after the PIN on a sealing device).
+///
+/// Refused (and the new server session ended) when the device holds another person's session:
+/// their records, and perhaps changes only here, are in this device's database, which one
+/// person uses at a time. They log in, sync and log out first (logging out deletes the local
+/// copy), or an admin wipes the device.
 async fn keep_session(session: SessionInfo) -> Result<(), net::NetError> {
+    if let Some(holder) = signals()
+        .session
+        .get_untracked()
+        .filter(|kept| kept.user.id != session.user.id)
+    {
+        if let Err(error) = net::post_json_unit("/api/logout", &serde_json::json!({})).await {
+            log_warn(&format!(
+                "login: the refused session was not ended: {error}"
+            ));
+        }
+        return Err(net::NetError::Status(
+            409,
+            format!(
+                "この端末は{}さん（{}）が使っています。{}さんがログインして同期し、ログアウトしてから使ってください。",
+                holder.user.display_name, holder.user.login, holder.user.display_name
+            ),
+        ));
+    }
     let kv = KV.with(|cell| cell.borrow().clone());
     let db = store::idb::open(store::DATABASE)
         .await
@@ -171,5 +194,6 @@ async fn keep_session(session: SessionInfo) -> Result<(), net::NetError> {
         lock::open_for(&session.user.role, &session.user.id, db, kv).await;
     }
     signals().session.set(Some(session));
+    signals().session_expired.set(false);
     Ok(())
 }

@@ -124,6 +124,9 @@ pub(super) async fn connect() {
         Ok(ticket) => ticket,
         Err(error) => {
             log_warn(&format!("sync: no ticket: {error}"));
+            if matches!(error, net::NetError::Status(401, _)) {
+                signals().session_expired.set(true);
+            }
             return failed();
         }
     };

@@ -69,6 +69,9 @@ pub struct Signals {
     pub refused: RwSignal<BTreeMap<DocumentId, String>>,
     /// Since when (Unix ms) some change has been only on this device, if one is.
     pub unsent_since: RwSignal<Option<u64>>,
+    /// The server no longer accepts this device's session (idle or too old, or ended
+    /// elsewhere): sync waits until the person logs in again.
+    pub session_expired: RwSignal<bool>,
 }
 
 impl Signals {
@@ -97,6 +100,7 @@ thread_local! {
         storage_error: RwSignal::new(None),
         refused: RwSignal::new(BTreeMap::new()),
         unsent_since: RwSignal::new(None),
+        session_expired: RwSignal::new(false),
     };
     static KV: RefCell<Option<Kv>> = const { RefCell::new(None) };
 }

@@ -145,12 +145,26 @@ export async function serviceWorkerReady(page) {
  * SQLite) and returns the rows as arrays.
  */
 export async function querySqlite(dbPath, sql) {
+  return runSqlite(dbPath, sql, "ro");
+}
+
+/**
+ * Changes the database of a stopped server behind its back (what only time or another server
+ * would do, e.g. age its sessions); returns the rows the statement gave.
+ */
+export async function changeSqlite(dbPath, sql) {
+  return runSqlite(dbPath, sql, "rw");
+}
+
+async function runSqlite(dbPath, sql, mode) {
   const script = [
     "import json, sqlite3, sys",
-    "conn = sqlite3.connect('file:' + sys.argv[1] + '?mode=ro', uri=True)",
-    "print(json.dumps(conn.execute(sys.argv[2]).fetchall()))",
+    "conn = sqlite3.connect('file:' + sys.argv[1] + '?mode=' + sys.argv[3], uri=True)",
+    "rows = conn.execute(sys.argv[2]).fetchall()",
+    "conn.commit()",
+    "print(json.dumps(rows))",
   ].join("\n");
-  const child = spawn("python3", ["-c", script, dbPath, sql], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn("python3", ["-c", script, dbPath, sql, mode], { stdio: ["ignore", "pipe", "pipe"] });
   const out = [];
   const err = [];
   child.stdout.on("data", (c) => out.push(c.toString()));

@@ -1,0 +1,115 @@
+// One phone, two trainers. The first trainer's session expires on the server while the phone
+// holds a record made offline: the phone says so and links to the login page. The second
+// trainer cannot log in on it (the first one's records, and a change only there, are on it).
+// The first logs in again, the record reaches the server, they log out (which deletes the
+// phone's copy), and then the second logs in to a phone without the first one's records.
+import assert from "node:assert/strict";
+import path from "node:path";
+import { after, before, test } from "node:test";
+import {
+  addUser,
+  changeSqlite,
+  launchBrowser,
+  logIn,
+  querySqlite,
+  removeDir,
+  serviceWorkerReady,
+  startServer,
+  tempDir,
+} from "./lib/harness.mjs";
+
+const FIRST = { login: "onagawa1", name: "女川 講師", role: "trainer", team: "女川", password: "a-long-trainer-passphrase-1" };
+const SECOND = { login: "ishinomaki1", name: "石巻 講師", role: "trainer", team: "石巻", password: "a-long-trainer-passphrase-2" };
+const VENUE = "女川町まちなか交流館";
+
+let dataDir;
+let server;
+let browser;
+const dirs = [];
+
+before(async () => {
+  dataDir = await tempDir("shared-device-data");
+  dirs.push(dataDir);
+  await addUser(dataDir, FIRST);
+  await addUser(dataDir, SECOND);
+  server = await startServer({ dataDir });
+});
+
+after(async () => {
+  await browser?.close().catch(() => {});
+  await server?.stop();
+  await Promise.all(dirs.map(removeDir));
+});
+
+const dbPath = () => path.join(dataDir, "nimo.sqlite3");
+
+async function typeLogin(page, { login, password }) {
+  await page.getByLabel("ログイン名").fill(login, { timeout: 20_000 });
+  await page.getByLabel("パスワード").fill(password);
+  await page.getByRole("button", { name: "ログイン" }).click();
+}
+
+test("a phone holding one trainer's records refuses another's login until the first logs out", async () => {
+  const profileDir = await tempDir("shared-device-profile");
+  dirs.push(profileDir);
+  browser = await launchBrowser({ profileDir, viewport: { width: 360, height: 800 } });
+  const page = await browser.context.newPage();
+
+  await page.goto(`${server.url}/trainer`);
+  await logIn(page, FIRST);
+  await page.getByText(/に同期済み$/).waitFor({ timeout: 30_000 });
+  await serviceWorkerReady(page);
+
+  // Offline, a session is created; meanwhile the server ages every session past its limits.
+  const listen = server.listen;
+  await server.stop();
+  await page.reload();
+  await page.getByRole("heading", { name: "研修の受付" }).waitFor({ timeout: 20_000 });
+  await page.getByLabel("研修の種類").selectOption({ label: "心のサポーター養成研修" });
+  await page.getByLabel("対象（心のサポーター養成研修のみ）").selectOption({ label: "地域住民" });
+  await page.getByLabel("日付").fill("2026-11-20");
+  await page.getByLabel("会場", { exact: true }).fill(VENUE);
+  await page.getByLabel("会場の市町村").selectOption("女川町");
+  await page.getByRole("button", { name: "作成する" }).click();
+  await page.waitForURL(/\/sessions\/[1-9A-HJ-NP-Za-km-z]+$/);
+  const docId = new URL(page.url()).pathname.split("/").pop();
+  await page.getByTestId("doc-status").getByText("この端末のみ").waitFor();
+  await changeSqlite(dbPath(), "UPDATE sessions SET created_at = 0, last_seen_at = 0");
+  server = await startServer({ dataDir, listen });
+
+  // The phone hears that its session is over and says so; the record stays.
+  const expired = page.getByRole("alert").filter({ hasText: "ログインの有効期限が切れました" });
+  await expired.waitFor({ timeout: 30_000 });
+  assert.deepEqual(await querySqlite(dbPath(), `SELECT COUNT(*) FROM documents WHERE id = '${docId}'`), [[0]]);
+  await expired.getByRole("link", { name: "ログインする" }).click();
+
+  // Another trainer is refused: the phone is the first one's until they log out.
+  await typeLogin(page, SECOND);
+  await page.getByRole("alert").getByText(/この端末は女川 講師さん（onagawa1）が使っています/).waitFor();
+
+  // The first trainer logs in again: the record made offline reaches the server.
+  await typeLogin(page, FIRST);
+  await page.getByRole("heading", { name: "研修の受付" }).waitFor({ timeout: 20_000 });
+  await page.getByText(VENUE).waitFor();
+  await page.getByText(/に同期済み$/).waitFor({ timeout: 30_000 });
+  assert.equal(await expired.count(), 0, "the notice is gone");
+  const deadline = Date.now() + 30_000;
+  let stored;
+  while (Date.now() < deadline) {
+    stored = await querySqlite(dbPath(), `SELECT COUNT(*) FROM proj_sessions WHERE doc_id = '${docId}'`);
+    if (stored[0][0] === 1) break;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  assert.deepEqual(stored, [[1]], "the session made offline is on the server");
+
+  // They log out (the phone's copy is deleted); now the second trainer may use the phone.
+  await page.getByRole("button", { name: "ログアウト" }).click();
+  await page.waitForURL(/\/login$/);
+  await logIn(page, SECOND);
+  await page.getByText(/に同期済み$/).waitFor({ timeout: 30_000 });
+  assert.equal(await page.getByText(VENUE).count(), 0, "none of the first trainer's records");
+  const unexpected = browser.errors.filter(
+    (e) => !/favicon|ERR_CONNECTION_REFUSED|Failed to load resource|WebSocket connection/.test(e),
+  );
+  assert.deepEqual(unexpected, []);
+});

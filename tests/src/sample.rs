@@ -2,7 +2,9 @@
 //! residents, co-hosted by 女川町, on 2025-06-01 from 10:00 to 12:00.
 
 use automerge::Automerge;
-use nimo_shared::records::training::{Audience, Host, TrainingKind, TrainingSession};
+use nimo_shared::records::training::{
+    Affiliation, Audience, Host, Person, TrainingKind, TrainingSession,
+};
 use nimo_shared::{DeviceId, Timestamp, doc};
 
 /// The session's details, at `venue` with room for `capacity`.
@@ -34,4 +36,16 @@ pub fn onagawa_document(
     let session = onagawa_session(venue, capacity)?;
     let actor = DeviceId::from_random_bytes([device; 16]).actor_id();
     Ok(doc::create(&session, actor, at)?)
+}
+
+/// Attendee `n` of a sample roster: a community resident with nothing optional given.
+pub fn person(n: impl std::fmt::Display) -> Person {
+    Person {
+        name: format!("参加者{n}"),
+        kana: "みやぎ はなこ".to_owned(),
+        affiliation: Affiliation::CommunityResident,
+        residence: None,
+        workplace: None,
+        birth_year: None,
+    }
 }

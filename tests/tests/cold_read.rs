@@ -1,14 +1,14 @@
 //! Documents no shard has loaded are read straight from SQLite (`nimo_server::sync::cold_read`):
 //! the device gets the document, a peer without access gets `doc-unavailable`, and a device
 //! that read a document cold still hears of later changes live, without reconnecting, also when
-//! several devices write the same cold document at once.
+//! several devices wrote the same cold document offline.
 
 use std::time::Duration;
 
 use nimo_shared::{
     AttendeeId, Timestamp,
-    records::{roster, training::*},
-    sync::DocStatus,
+    records::roster,
+    sync::{DocStatus, DocumentId},
 };
 use nimo_tests::{TestServer, native_client::Device};
 
@@ -20,24 +20,17 @@ fn at() -> Timestamp {
 
 /// Someone checked in on `doc` (a session): attendee `n`.
 fn check_in(doc: &mut automerge::Automerge, n: u8) -> anyhow::Result<()> {
-    let person = Person {
-        name: format!("参加者{n}"),
-        kana: "みやぎ はなこ".to_owned(),
-        affiliation: Affiliation::CommunityResident,
-        residence: None,
-        workplace: None,
-        birth_year: None,
-    };
+    let person = nimo_tests::sample::person(n);
     roster::add_attendee(doc, AttendeeId::from_random_bytes([n; 16]), person, at())
         .map_err(anyhow::Error::from)
 }
 
-#[tokio::test]
-async fn a_document_read_cold_brings_later_changes_live_and_is_refused_to_outsiders()
--> anyhow::Result<()> {
-    let mut server = TestServer::start().await?;
-    let api = server.trainer("trainer", "女川").await?;
-    let phone = Device::new_for(&api, 1);
+/// A session created on `phone`, registered by `api`'s user and stored on the server: its id
+/// and the heads stored.
+async fn stored_session(
+    api: &nimo_tests::ApiClient,
+    phone: &Device,
+) -> anyhow::Result<(DocumentId, Vec<automerge::ChangeHash>)> {
     let doc_id = phone
         .create(nimo_tests::sample::onagawa_document(
             "女川町まちなか交流館",
@@ -57,6 +50,16 @@ async fn a_document_read_cold_brings_later_changes_live_and_is_refused_to_outsid
         .docs[&doc_id]
         .heads
         .clone();
+    Ok((doc_id, stored))
+}
+
+#[tokio::test]
+async fn a_document_read_cold_brings_later_changes_live_and_is_refused_to_outsiders()
+-> anyhow::Result<()> {
+    let mut server = TestServer::start().await?;
+    let api = server.trainer("trainer", "女川").await?;
+    let phone = Device::new_for(&api, 1);
+    let (doc_id, stored) = stored_session(&api, &phone).await?;
 
     // A restart: no shard holds the document any more.
     server.stop_serving().await?;
@@ -135,25 +138,7 @@ async fn phones_that_wrote_one_cold_document_offline_each_end_with_every_write_l
     let mut server = TestServer::start().await?;
     let api = server.trainer("trainer", "女川").await?;
     let mut phones = vec![Device::new_for(&api, 1)];
-    let doc_id = phones[0]
-        .create(nimo_tests::sample::onagawa_document(
-            "女川町まちなか交流館",
-            40,
-            7,
-            at(),
-        )?)
-        .await?;
-    api.register(&doc_id.to_string(), "training_session", &[])
-        .await?;
-    phones[0].sync_now(doc_id).await?;
-    let stored = phones[0]
-        .wait_for("the session stored", WAIT, |o| {
-            o.doc_status(&doc_id) == Some(DocStatus::Stored)
-        })
-        .await?
-        .docs[&doc_id]
-        .heads
-        .clone();
+    let (doc_id, stored) = stored_session(&api, &phones[0]).await?;
     // The trainer's other two phones (each its own login, so its own device) find the session
     // in the manifest.
     for seed in 2..=3 {

@@ -27,14 +27,7 @@ fn session(venue: &str) -> anyhow::Result<automerge::Automerge> {
 }
 
 fn person(n: u8) -> Person {
-    Person {
-        name: format!("参加者{n}"),
-        kana: "みやぎ はなこ".to_owned(),
-        affiliation: Affiliation::CommunityResident,
-        residence: None,
-        workplace: None,
-        birth_year: None,
-    }
+    nimo_tests::sample::person(n)
 }
 
 /// Adds attendee `n` to a session on `device`.

@@ -386,6 +386,25 @@ impl Device {
         }
         decision
     }
+
+    /// Starts the exchange that `message` calls for, and returns it unfinished: its answer is
+    /// decided (the script's answer now), the rest happens when it is awaited.
+    async fn start(&self, (message, frame): (Message, Vec<u8>)) -> BoxFuture<'static, ()> {
+        let Decision::Exchange(data) = self.connection.decide(DOC, Some(&message), &frame) else {
+            panic!("a message about a cold document is exchanged here");
+        };
+        let slot = self.connection.slot().await;
+        self.connection.exchange(DOC, frame, data, slot)
+    }
+}
+
+/// The answer of an exchange that stored the device's changes.
+fn stored_a_write() -> Answer {
+    Answer::Serve {
+        frames: vec![b"stored; your heads".to_vec()],
+        heads: stored().get_heads(),
+        wrote: true,
+    }
 }
 
 fn served() -> Answer {
@@ -421,11 +440,7 @@ async fn a_cold_request_is_answered_here_and_its_acknowledgement_held_until_the_
     // samod hears the reader's acknowledgement, so it sends the reader the write. It hears the
     // writer's message too (which brings the change again), so it knows the writer holds the
     // document as well.
-    script.answer_next(Answer::Serve {
-        frames: vec![b"stored; your heads".to_vec()],
-        heads: stored().get_heads(),
-        wrote: true,
-    });
+    script.answer_next(stored_a_write());
     let writes = acknowledgement(&Automerge::new());
     assert!(matches!(
         writer.send(writes.clone()).await,
@@ -470,11 +485,7 @@ async fn a_sync_message_that_only_acknowledges_nothing_held_is_exchanged_here_to
 
 #[tokio::test]
 async fn a_write_to_a_document_nobody_else_holds_keeps_it_cold() {
-    let reads = ColdReads::new(Scripted::answering(Answer::Serve {
-        frames: vec![b"stored; your heads".to_vec()],
-        heads: stored().get_heads(),
-        wrote: true,
-    }));
+    let reads = ColdReads::new(Scripted::answering(stored_a_write()));
     let mut writer = device(&reads);
     assert!(matches!(
         writer.send(acknowledgement(&Automerge::new())).await,
@@ -535,15 +546,11 @@ async fn a_sync_about_a_document_the_device_may_not_have_is_left_to_the_shard() 
 async fn a_read_that_finishes_after_the_document_turned_hot_is_left_to_the_shard() {
     let reads = ColdReads::new(Scripted::answering(served()));
     let mut reader = device(&reads);
-    let (message, frame) = request_frame();
-    let Decision::Exchange(data) = reader.connection.decide(DOC, Some(&message), &frame) else {
-        panic!("a cold request is read");
-    };
-    let slot = reader.connection.slot().await;
-    let read = reader.connection.exchange(DOC, frame.clone(), data, slot);
+    let request = request_frame();
+    let read = reader.start(request.clone()).await;
     reads.mark_hot(DOC);
     read.await;
-    assert_eq!(reader.shard.next().await, Some(frame));
+    assert_eq!(reader.shard.next().await, Some(request.1));
     assert!(reader.replies.try_recv().is_err(), "no stale answer");
 }
 
@@ -569,19 +576,11 @@ async fn an_exchange_overtaken_by_a_write_is_left_to_the_shard_with_the_writer()
     let mut reader = device(&reads);
     let mut writer = device(&reads);
 
-    let (message, frame) = request_frame();
-    let Decision::Exchange(data) = reader.connection.decide(DOC, Some(&message), &frame) else {
-        panic!("a cold request is exchanged here");
-    };
-    let slot = reader.connection.slot().await;
+    let request = request_frame();
     // The reader's exchange has started (its answer, without the write, is decided).
-    let read = reader.connection.exchange(DOC, frame.clone(), data, slot);
+    let read = reader.start(request.clone()).await;
 
-    script.answer_next(Answer::Serve {
-        frames: vec![b"stored; your heads".to_vec()],
-        heads: stored().get_heads(),
-        wrote: true,
-    });
+    script.answer_next(stored_a_write());
     let writes = acknowledgement(&Automerge::new());
     assert!(matches!(
         writer.send(writes.clone()).await,
@@ -596,7 +595,7 @@ async fn an_exchange_overtaken_by_a_write_is_left_to_the_shard_with_the_writer()
 
     read.await;
     assert!(reader.replies.try_recv().is_err(), "no stale answer");
-    assert_eq!(reader.shard.try_recv().ok(), Some(frame));
+    assert_eq!(reader.shard.try_recv().ok(), Some(request.1));
     assert!(reads.is_hot(&DOC));
     assert_eq!(
         writer.shard.try_recv().ok(),
@@ -612,39 +611,22 @@ async fn a_write_whose_connection_closed_still_overtakes_an_exchange_under_way()
     let mut reader = device(&reads);
     let writer = device(&reads);
 
-    let (message, frame) = request_frame();
-    let Decision::Exchange(data) = reader.connection.decide(DOC, Some(&message), &frame) else {
-        panic!("a cold request is exchanged here");
-    };
-    let slot = reader.connection.slot().await;
-    let read = reader.connection.exchange(DOC, frame.clone(), data, slot);
+    let request = request_frame();
+    let read = reader.start(request.clone()).await;
 
-    script.answer_next(Answer::Serve {
-        frames: vec![b"stored; your heads".to_vec()],
-        heads: stored().get_heads(),
-        wrote: true,
-    });
-    let writes = acknowledgement(&Automerge::new());
-    let Decision::Exchange(data) = writer.connection.decide(DOC, Some(&writes.0), &writes.1) else {
-        panic!("a cold sync is exchanged here");
-    };
-    let slot = writer.connection.slot().await;
-    let write = writer.connection.exchange(DOC, writes.1, data, slot);
+    script.answer_next(stored_a_write());
+    let write = writer.start(acknowledgement(&Automerge::new())).await;
     drop(writer);
     write.await;
 
     read.await;
-    assert_eq!(reader.shard.try_recv().ok(), Some(frame));
+    assert_eq!(reader.shard.try_recv().ok(), Some(request.1));
     assert!(reader.replies.try_recv().is_err(), "no stale answer");
 }
 
 #[tokio::test]
 async fn an_exchange_started_after_a_write_completed_is_answered_here() {
-    let script = Scripted::answering(Answer::Serve {
-        frames: vec![b"stored; your heads".to_vec()],
-        heads: stored().get_heads(),
-        wrote: true,
-    });
+    let script = Scripted::answering(stored_a_write());
     let reads = ColdReads::new(script.clone());
     let mut writer = device(&reads);
     let mut reader = device(&reads);

@@ -174,13 +174,10 @@ async fn keep_session(session: SessionInfo) -> Result<(), net::NetError> {
                 "login: the refused session was not ended: {error}"
             ));
         }
-        return Err(net::NetError::Status(
-            409,
-            format!(
-                "この端末は{}さん（{}）が使っています。{}さんがログインして同期し、ログアウトしてから使ってください。",
-                holder.user.display_name, holder.user.login, holder.user.display_name
-            ),
-        ));
+        return Err(net::NetError::Refused(format!(
+            "この端末は{}さん（{}）が使っています。{}さんがログインして同期し、ログアウトしてから使ってください。",
+            holder.user.display_name, holder.user.login, holder.user.display_name
+        )));
     }
     let kv = KV.with(|cell| cell.borrow().clone());
     let db = store::idb::open(store::DATABASE)

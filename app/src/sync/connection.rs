@@ -85,12 +85,10 @@ pub(super) async fn register(doc_id: DocumentId, kind: &str) -> Result<bool, net
     };
     match net::post_json_unit("/api/docs", &body).await {
         Ok(()) => {}
-        Err(net::NetError::Status(status, message)) if status < 500 && status != 401 => {
-            log_warn(&format!(
-                "sync: registering {doc_id} refused ({status}): {message}"
-            ));
+        Err(error @ net::NetError::Status(status, _)) if status < 500 && status != 401 => {
+            log_warn(&format!("sync: registering {doc_id} refused: {error}"));
             signals().refused.update(|map| {
-                map.insert(doc_id, message);
+                map.insert(doc_id, error.message_ja());
             });
             return Ok(false);
         }

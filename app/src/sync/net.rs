@@ -1,6 +1,6 @@
 //! JSON over `fetch` to the app's own server (same origin, so the session cookie goes along).
 
-use serde::{Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use wasm_bindgen::{JsCast as _, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Headers, RequestInit, Response};
@@ -12,23 +12,44 @@ use crate::store::idb::describe;
 pub enum NetError {
     /// No answer: offline, or the server is down.
     Offline(String),
-    /// The server answered with an error status and this (Japanese) message.
+    /// The server answered with an error status and this body (its error JSON, see
+    /// [`ServerError`], or whatever a proxy in between sent).
     Status(u16, String),
     /// The answer was not the expected JSON.
     BadAnswer(String),
+    /// Not sent: the app itself refused, for this (Japanese) reason.
+    Refused(String),
+}
+
+/// The server's error answer (`server/src/http/error.rs`): a code for programs, a Japanese
+/// message for people.
+#[derive(Debug, Deserialize)]
+struct ServerError {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    error: String,
 }
 
 impl NetError {
-    /// The text to show a person.
+    /// The text to show a person: the server's own message where it sent one, never its raw
+    /// answer.
     pub fn message_ja(&self) -> String {
         match self {
             NetError::Offline(_) => {
                 "サーバーに接続できません。電波のある場所でもう一度お試しください。".to_owned()
             }
-            NetError::Status(401, _) => "ログイン名またはパスワードが違います。".to_owned(),
-            NetError::Status(_, message) if !message.trim().is_empty() => message.clone(),
-            NetError::Status(status, _) => format!("サーバーがエラーを返しました（{status}）。"),
+            NetError::Status(status, body) => match serde_json::from_str::<ServerError>(body) {
+                // Any call but the login's: the session ended on the server.
+                Ok(answer) if answer.code == "unauthenticated" => {
+                    "ログインの有効期限が切れました。もう一度ログインしてください。".to_owned()
+                }
+                Ok(answer) if !answer.error.trim().is_empty() => answer.error,
+                _ if *status == 401 => "ログイン名またはパスワードが違います。".to_owned(),
+                _ => format!("サーバーがエラーを返しました（{status}）。"),
+            },
             NetError::BadAnswer(_) => "サーバーの応答を読み取れません。".to_owned(),
+            NetError::Refused(reason) => reason.clone(),
         }
     }
 }
@@ -39,6 +60,7 @@ impl std::fmt::Display for NetError {
             NetError::Offline(why) => write!(f, "offline: {why}"),
             NetError::Status(status, message) => write!(f, "HTTP {status}: {message}"),
             NetError::BadAnswer(why) => write!(f, "bad answer: {why}"),
+            NetError::Refused(why) => write!(f, "refused here: {why}"),
         }
     }
 }
@@ -95,4 +117,44 @@ pub async fn post_json_unit<B: Serialize>(path: &str, body: &B) -> Result<(), Ne
 /// `GET path`, reading a JSON answer.
 pub async fn get_json<R: DeserializeOwned>(path: &str) -> Result<R, NetError> {
     parse(&call("GET", path, None).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_person_reads_the_servers_message_not_its_answer() {
+        let refused = NetError::Status(
+            403,
+            r#"{"code":"forbidden","error":"この記録を登録する権限がありません。"}"#.to_owned(),
+        );
+        assert_eq!(refused.message_ja(), "この記録を登録する権限がありません。");
+        let wrong_password = NetError::Status(
+            401,
+            r#"{"code":"bad_credentials","error":"ログイン名またはパスワードが違います。"}"#
+                .to_owned(),
+        );
+        assert_eq!(
+            wrong_password.message_ja(),
+            "ログイン名またはパスワードが違います。"
+        );
+        let ended = NetError::Status(
+            401,
+            r#"{"code":"unauthenticated","error":"ログインしてください。"}"#.to_owned(),
+        );
+        assert!(
+            ended.message_ja().contains("有効期限"),
+            "{}",
+            ended.message_ja()
+        );
+        // A proxy's page is not shown.
+        let proxy = NetError::Status(502, "<html><body>Bad Gateway</body></html>".to_owned());
+        assert_eq!(proxy.message_ja(), "サーバーがエラーを返しました（502）。");
+        assert_eq!(
+            NetError::Status(401, String::new()).message_ja(),
+            "ログイン名またはパスワードが違います。"
+        );
+        assert_eq!(NetError::Refused("理由".to_owned()).message_ja(), "理由");
+    }
 }

@@ -21,7 +21,7 @@ use anyhow::Context as _;
 use automerge::{Automerge, ChangeHash};
 use nimo_shared::{
     AttendeeId, Timestamp,
-    records::{roster, training::*},
+    records::roster,
     sync::{DocStatus, DocumentId},
 };
 use nimo_tests::{
@@ -64,14 +64,7 @@ fn session(round: u64, device: u64) -> anyhow::Result<Automerge> {
     let venue = format!("会場 {round}-{device}");
     let mut document = nimo_tests::sample::onagawa_document(&venue, 40, 7, at(0))?;
     for n in 0..ATTENDEES {
-        let person = Person {
-            name: format!("参加者{n}"),
-            kana: "みやぎ はなこ".to_owned(),
-            affiliation: Affiliation::CommunityResident,
-            residence: None,
-            workplace: None,
-            birth_year: None,
-        };
+        let person = nimo_tests::sample::person(n);
         roster::add_attendee(&mut document, attendee(n), person, at(0))?;
     }
     Ok(document)

@@ -84,14 +84,7 @@ async fn many_changes_sync_exactly_once_through_a_flaky_network() -> anyhow::Res
     device.sync_now(doc_id).await?;
     let started = Instant::now();
     for n in 0..ATTENDEES {
-        let person = Person {
-            name: format!("参加者{n}"),
-            kana: "みやぎ はなこ".to_owned(),
-            affiliation: Affiliation::CommunityResident,
-            residence: None,
-            workplace: None,
-            birth_year: None,
-        };
+        let person = nimo_tests::sample::person(n);
         device
             .change(doc_id, move |doc| {
                 roster::add_attendee(doc, attendee(n), person, at(u64::from(n) * 2 + 1))

@@ -82,6 +82,9 @@ test("a phone holding one trainer's records refuses another's login until the fi
   await expired.waitFor({ timeout: 30_000 });
   assert.deepEqual(await querySqlite(dbPath(), `SELECT COUNT(*) FROM documents WHERE id = '${docId}'`), [[0]]);
   await expired.getByRole("link", { name: "ログインする" }).click();
+  // The login page names the phone's person and expects them.
+  await page.getByText("この端末は女川 講師さん（onagawa1）が使っています。", { exact: true }).waitFor();
+  assert.equal(await page.getByLabel("ログイン名").inputValue(), FIRST.login);
 
   // Another trainer is refused: the phone is the first one's until they log out.
   await typeLogin(page, SECOND);

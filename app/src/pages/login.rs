@@ -67,7 +67,14 @@ fn home() -> Route {
 /// The login form; goes to the person's page once logged in.
 #[component]
 pub fn LoginPage() -> impl IntoView {
-    let login = RwSignal::new(String::new());
+    // A device keeps one person's session (and records) until they log out: when it holds one
+    // (say, expired on the server), that person is the one expected to log in again.
+    let holder = sync::signals()
+        .session
+        .get_untracked()
+        .map(|kept| kept.user);
+    let holder_line = holder.as_ref().map(sync::UserInfo::as_device_holder);
+    let login = RwSignal::new(holder.map(|user| user.login).unwrap_or_default());
     let password = RwSignal::new(String::new());
     let code = RwSignal::new(String::new());
     let step = RwSignal::new(Step::Password);
@@ -157,6 +164,7 @@ pub fn LoginPage() -> impl IntoView {
         Step::Password => view! {
             <main class="page">
                 <h2>"ログイン"</h2>
+                {holder_line.clone().map(|line| view! { <p class="login-holder">{line}</p> })}
                 <form class="form" on:submit=submit_password>
                     <label>
                         "ログイン名"

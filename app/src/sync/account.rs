@@ -35,6 +35,16 @@ pub struct UserInfo {
     pub team_id: Option<String>,
 }
 
+impl UserInfo {
+    /// Whose device this is, as the login page and a refused login say it.
+    pub fn as_device_holder(&self) -> String {
+        format!(
+            "この端末は{}さん（{}）が使っています。",
+            self.display_name, self.login
+        )
+    }
+}
+
 const SESSION_KEY: &str = "session";
 
 /// Opens the local database and reads the stored session; starts sync if someone is logged in.
@@ -175,8 +185,9 @@ async fn keep_session(session: SessionInfo) -> Result<(), net::NetError> {
             ));
         }
         return Err(net::NetError::Refused(format!(
-            "この端末は{}さん（{}）が使っています。{}さんがログインして同期し、ログアウトしてから使ってください。",
-            holder.user.display_name, holder.user.login, holder.user.display_name
+            "{}{}さんがログインして同期し、ログアウトしてから使ってください。",
+            holder.user.as_device_holder(),
+            holder.user.display_name
         )));
     }
     let kv = KV.with(|cell| cell.borrow().clone());

@@ -38,7 +38,8 @@ use nimo_shared::sync::{DocStatus, DocumentId, SyncStatus};
 use crate::store::Kv;
 
 pub use account::{
-    Enrolment, LoginStep, SessionInfo, boot, enrol_second_factor, finish_second_factor, login,
+    Enrolment, LoginStep, SessionInfo, UserInfo, boot, enrol_second_factor, finish_second_factor,
+    login,
 };
 pub use logout::logout;
 pub use timing::{after_tap_written, timed_tap};

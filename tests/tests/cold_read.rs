@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use anyhow::Context as _;
+
 use nimo_shared::{
     AttendeeId, Timestamp,
     records::roster,
@@ -182,5 +184,54 @@ async fn phones_that_wrote_one_cold_document_offline_each_end_with_every_write_l
         server.state.sync.cold.served() >= 1,
         "the first write reached a cold document and was exchanged beside samod"
     );
+    server.stop().await
+}
+
+/// A document only ever written cold (its one device syncs it after each restart, nobody else
+/// reads it) does not grow a chunk per change for good: once it is stored as more than
+/// `COMPACT_ABOVE` chunks, a write stores it as one snapshot that replaces them, and the
+/// document read back from storage still has every change.
+#[tokio::test]
+async fn a_document_written_only_cold_is_compacted_and_keeps_every_change() -> anyhow::Result<()> {
+    let mut server = TestServer::start().await?;
+    let api = server.trainer("trainer", "女川").await?;
+    let phone = Device::new_for(&api, 1);
+    let (doc_id, _) = stored_session(&api, &phone).await?;
+    server.stop_serving().await?;
+    server.serve_again().await?;
+
+    let writes = 2 * nimo_server::sync::cold_read::COMPACT_ABOVE;
+    let mut heads = Vec::new();
+    for n in 1..=writes {
+        let n = u8::try_from(n)?;
+        phone.change(doc_id, move |doc| check_in(doc, n)).await??;
+        let expected = phone
+            .read(doc_id, |doc| doc.get_heads())
+            .await?
+            .context("the phone has the session")?;
+        phone
+            .wait_for("the check-in stored", WAIT, |o| {
+                o.docs.get(&doc_id).is_some_and(|view| {
+                    view.heads == expected && view.status == Some(DocStatus::Stored)
+                })
+            })
+            .await?;
+        heads = expected;
+    }
+    assert!(
+        !server.state.sync.cold.is_hot(&doc_id),
+        "every write was exchanged cold"
+    );
+    let store = &server.state.sync.store;
+    let chunks = store.document_chunks(&doc_id.to_string()).await?;
+    assert!(
+        chunks.keys.len() <= nimo_server::sync::cold_read::COMPACT_ABOVE + 1,
+        "{} chunks after {writes} cold writes",
+        chunks.keys.len()
+    );
+    assert!(!chunks.snapshots.is_empty(), "compacted into a snapshot");
+    let (stored, whole) = chunks.load_checked(&doc_id.to_string());
+    assert!(whole);
+    assert_eq!(stored.get_heads(), heads, "every change is still stored");
     server.stop().await
 }

@@ -5,8 +5,8 @@
 //! before its storage write has finished, so only a document read back from SQLite proves that
 //! a change is durable (DESIGN.md decision 5).
 
-use automerge::{Automerge, LoadOptions, OnPartialLoad};
-use nimo_shared::storage::{INCREMENTAL, SNAPSHOT};
+use automerge::{Automerge, LoadOptions, OnPartialLoad, ReadDoc as _};
+use nimo_shared::storage::{INCREMENTAL, SNAPSHOT, StorageKey};
 use rusqlite::params;
 
 use super::{
@@ -57,8 +57,12 @@ impl SqliteChunkStore {
             match key.components().get(1).map(String::as_str) {
                 Some(SNAPSHOT) if key.len() == 3 => chunks.snapshots.push(data),
                 Some(INCREMENTAL) if key.len() == 3 => chunks.incrementals.push(data),
-                _ => tracing::debug!(%key, "not a chunk key; ignored when loading a document"),
+                _ => {
+                    tracing::debug!(%key, "not a chunk key; ignored when loading a document");
+                    continue;
+                }
             }
+            chunks.keys.push(key);
         }
         Ok(chunks)
     }
@@ -71,6 +75,8 @@ pub struct StoredChunks {
     pub snapshots: Vec<Vec<u8>>,
     /// Changes saved since.
     pub incrementals: Vec<Vec<u8>>,
+    /// The keys of all of them, in no particular order.
+    pub keys: Vec<StorageKey>,
 }
 
 impl StoredChunks {
@@ -82,6 +88,12 @@ impl StoredChunks {
     /// Loads the chunks into one document: snapshots first, then incremental chunks, as samod
     /// does; see [`SqliteChunkStore::load_document`] for what is tolerated.
     pub fn load(self, doc_id: &str) -> Automerge {
+        self.load_checked(doc_id).0
+    }
+
+    /// [`StoredChunks::load`], and whether every chunk loaded whole: `false` when a chunk is
+    /// damaged or a change waits for a dependency, so the document lacks something stored.
+    pub fn load_checked(self, doc_id: &str) -> (Automerge, bool) {
         let chunks: Vec<Vec<u8>> = self
             .snapshots
             .into_iter()
@@ -90,7 +102,8 @@ impl StoredChunks {
         let joined: Vec<u8> = chunks.iter().flatten().copied().collect();
         let strict = LoadOptions::new().on_partial_load(OnPartialLoad::Error);
         match Automerge::load_with_options(&joined, strict) {
-            Ok(doc) => doc,
+            Ok(doc) if doc.get_missing_deps(&[]).is_empty() => (doc, true),
+            Ok(doc) => (doc, false),
             Err(error) => {
                 tracing::warn!(doc = %doc_id, chunks = chunks.len(), %error,
                     "stored chunks do not load strictly; loading what is applicable");
@@ -100,7 +113,7 @@ impl StoredChunks {
                         tracing::error!(doc = %doc_id, %error, "a stored chunk is damaged; skipped");
                     }
                 }
-                doc
+                (doc, false)
             }
         }
     }
@@ -174,8 +187,18 @@ mod tests {
         )
         .await;
 
+        let chunks = store.document_chunks("doc1").await.expect("read");
+        assert_eq!(chunks.keys.len(), 2, "doc1's two chunks, not doc10's");
+        assert!(chunks.load_checked("doc1").1, "loaded whole");
         let loaded = loaded(&store, "doc1").await;
         assert_eq!(loaded.get_heads(), doc.get_heads());
+    }
+
+    /// Whether a document loaded whole: only such a document may replace its chunks (the cold
+    /// writes' compaction).
+    async fn loads_whole(store: &SqliteChunkStore, doc_id: &str) -> bool {
+        let chunks = store.document_chunks(doc_id).await.expect("read");
+        chunks.load_checked(doc_id).1
     }
 
     #[tokio::test]
@@ -193,6 +216,7 @@ mod tests {
         .await;
         let loaded = loaded(&store, "doc1").await;
         assert_eq!(loaded.get_heads(), doc.get_heads());
+        assert!(!loads_whole(&store, "doc1").await);
     }
 
     #[tokio::test]
@@ -213,8 +237,10 @@ mod tests {
             partial.get_change_by_hash(&doc.get_heads()[0]).is_none(),
             "the dependent change must not count as stored"
         );
+        assert!(!loads_whole(&store, "doc1").await);
         put(&store, incremental_key("doc1", "first"), first).await;
         let whole = loaded(&store, "doc1").await;
         assert_eq!(whole.get_heads(), doc.get_heads());
+        assert!(loads_whole(&store, "doc1").await);
     }
 }

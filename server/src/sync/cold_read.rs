@@ -59,6 +59,21 @@ pub const READS_PER_CONNECTION: usize = 16;
 /// the document is dropped, outside this bound.
 pub const COLD_LOADS: usize = 8;
 
+/// A write to a document stored as more chunks than this is stored as one snapshot of the
+/// whole document, which replaces them, instead of as one more chunk per change: samod compacts
+/// what it holds (at the same count), but a document only ever written cold would otherwise
+/// grow a chunk per change for as long as the server runs, and every load would read them all.
+pub const COMPACT_ABOVE: usize = 10;
+
+/// A write stored as a snapshot that replaces the chunks the exchange loaded.
+#[derive(Debug)]
+struct Compaction {
+    /// The whole document, with what the exchange received.
+    snapshot: Vec<u8>,
+    /// The chunks it replaces: deleted once it is stored.
+    replaces: Vec<nimo_shared::storage::StorageKey>,
+}
+
 /// What a cold read found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
@@ -154,32 +169,42 @@ impl ColdReader for StoredDocuments {
                     (stored.snapshots.as_slice(), stored.incrementals.as_slice())
                     && let Some((messages, heads)) = reply_from_snapshot(snapshot, may_write, &data)
                 {
-                    return Some(Exchanged {
+                    let exchanged = Exchanged {
                         messages,
                         heads,
                         received: Vec::new(),
-                    });
+                    };
+                    return Some((exchanged, None));
                 }
-                exchange(stored.load(&doc_id), may_write, &data)
+                let replaces = stored.keys.clone();
+                // Only a document that loaded whole may replace its chunks: a damaged chunk or
+                // a change waiting for its dependency is not in it.
+                let (mut doc, whole) = stored.load_checked(&doc_id);
+                let exchanged = exchange_in(&mut doc, may_write, &data)?;
+                let compaction = (whole
+                    && !exchanged.received.is_empty()
+                    && replaces.len() + exchanged.received.len() > COMPACT_ABOVE)
+                    .then(|| Compaction {
+                        snapshot: doc.save(),
+                        replaces,
+                    });
+                Some((exchanged, compaction))
             })
             .await;
             drop(loading);
-            let Ok(Some(exchanged)) = exchanged else {
+            let Ok(Some((exchanged, compaction))) = exchanged else {
                 return Answer::ToShard;
             };
             // What the device sent is stored before it is answered, under the keys samod
             // writes it under; like samod's, a failed write is retried until it lands, and the
             // projection hears of it.
             let doc_id = document.to_string();
-            for change in &exchanged.received {
-                let Ok(key) = samod::storage::StorageKey::from_parts([
-                    doc_id.clone(),
-                    "incremental".to_owned(),
-                    change.hash().to_string(),
-                ]) else {
-                    return Answer::ToShard;
-                };
-                samod::storage::Storage::put(&this.store, key, change.raw_bytes().to_vec()).await;
+            let stored = match compaction {
+                Some(compaction) => this.store_compacted(&doc_id, &exchanged, compaction).await,
+                None => this.store_received(&doc_id, &exchanged).await,
+            };
+            if stored.is_none() {
+                return Answer::ToShard;
             }
             Answer::Serve {
                 frames: exchanged
@@ -203,6 +228,55 @@ impl ColdReader for StoredDocuments {
     }
 }
 
+impl StoredDocuments {
+    /// Stores each change `exchanged` received as its own chunk, as samod does. `None` if a key
+    /// cannot be made (nothing is then answered here).
+    async fn store_received(&self, doc_id: &str, exchanged: &Exchanged) -> Option<()> {
+        for change in &exchanged.received {
+            let key = samod::storage::StorageKey::from_parts([
+                doc_id.to_owned(),
+                "incremental".to_owned(),
+                change.hash().to_string(),
+            ])
+            .ok()?;
+            samod::storage::Storage::put(&self.store, key, change.raw_bytes().to_vec()).await;
+        }
+        Some(())
+    }
+
+    /// Stores the whole document as one snapshot (named as samod names its compactions), then
+    /// deletes the chunks it replaces. A chunk written meanwhile by another exchange is not
+    /// among them, so it stays; two compactions at once leave two snapshots, which load as one.
+    async fn store_compacted(
+        &self,
+        doc_id: &str,
+        exchanged: &Exchanged,
+        compaction: Compaction,
+    ) -> Option<()> {
+        let name = nimo_shared::sync::storage_key::samod_compaction_hash(&exchanged.heads);
+        let key = samod::storage::StorageKey::from_parts([
+            doc_id.to_owned(),
+            "snapshot".to_owned(),
+            name.clone(),
+        ])
+        .ok()?;
+        samod::storage::Storage::put(&self.store, key, compaction.snapshot).await;
+        for replaced in compaction.replaces {
+            // The snapshot may have the very name of one it replaces (same heads): keep it.
+            if replaced.components().last() == Some(&name) {
+                continue;
+            }
+            let Ok(replaced) =
+                samod::storage::StorageKey::from_parts(replaced.components().to_vec())
+            else {
+                continue;
+            };
+            samod::storage::Storage::delete(&self.store, replaced).await;
+        }
+        Some(())
+    }
+}
+
 /// What one sync exchange made of a device's message.
 #[derive(Debug)]
 pub struct Exchanged {
@@ -220,6 +294,11 @@ pub struct Exchanged {
 /// cannot apply yet (their dependencies are missing): this copy is dropped after the exchange,
 /// so those are left to the shard, which keeps them until their dependencies come.
 pub fn exchange(mut doc: Automerge, may_write: bool, data: &[u8]) -> Option<Exchanged> {
+    exchange_in(&mut doc, may_write, data)
+}
+
+/// [`exchange`] on a document the caller keeps, with what the peer sent applied to it.
+fn exchange_in(doc: &mut Automerge, may_write: bool, data: &[u8]) -> Option<Exchanged> {
     let theirs = automerge::sync::Message::decode(data).ok()?;
     // A peer that may not write gets a read-only state, which tells it so and applies nothing;
     // samod does the same.

@@ -1,8 +1,10 @@
 // One phone, two trainers. The first trainer's session expires on the server while the phone
 // holds a record made offline: the phone says so and links to the login page. The second
-// trainer cannot log in on it (the first one's records, and a change only there, are on it).
-// The first logs in again, the record reaches the server, they log out (which deletes the
-// phone's copy), and then the second logs in to a phone without the first one's records.
+// trainer can neither log in on it nor take it over (the first one's records, and a change
+// only there, are on it). The first logs in again, the record reaches the server, and they
+// leave without logging out; their session expires again. Now nothing would be lost: the
+// second trainer takes the phone over (its copy is deleted) and logs in to a phone without the
+// first one's records.
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, before, test } from "node:test";
@@ -89,6 +91,10 @@ test("a phone holding one trainer's records refuses another's login until the fi
   // Another trainer is refused: the phone is the first one's until they log out.
   await typeLogin(page, SECOND);
   await page.getByRole("alert").getByText(/この端末は女川 講師さん（onagawa1）が使っています/).waitFor();
+  // Nor can they take it over while a change is only here.
+  const handOver = page.getByRole("button", { name: "別の人が使う（この端末の記録を消す）" });
+  await handOver.click();
+  await page.getByRole("alert").getByText(/サーバーに保存が確認されていない変更があります/).waitFor();
 
   // The first trainer logs in again: the record made offline reaches the server.
   await typeLogin(page, FIRST);
@@ -105,9 +111,19 @@ test("a phone holding one trainer's records refuses another's login until the fi
   }
   assert.deepEqual(stored, [[1]], "the session made offline is on the server");
 
-  // They log out (the phone's copy is deleted); now the second trainer may use the phone.
-  await page.getByRole("button", { name: "ログアウト" }).click();
-  await page.waitForURL(/\/login$/);
+  // They leave without logging out, and their session expires again. Everything is on the
+  // server, so the second trainer takes the phone over: its copy is deleted.
+  await server.stop();
+  await changeSqlite(dbPath(), "UPDATE sessions SET created_at = 0, last_seen_at = 0");
+  server = await startServer({ dataDir, listen });
+  await expired.waitFor({ timeout: 30_000 });
+  await expired.getByRole("link", { name: "ログインする" }).click();
+  await handOver.click();
+  // The page starts afresh, on the login page, with nobody's session.
+  await handOver.waitFor({ state: "detached" });
+  await page.getByLabel("ログイン名").waitFor();
+  assert.equal(await handOver.count(), 0, "the phone is nobody's now");
+  assert.equal(await page.getByLabel("ログイン名").inputValue(), "");
   await logIn(page, SECOND);
   await page.getByText(/に同期済み$/).waitFor({ timeout: 30_000 });
   assert.equal(await page.getByText(VENUE).count(), 0, "none of the first trainer's records");

@@ -80,6 +80,21 @@ pub fn LoginPage() -> impl IntoView {
     let step = RwSignal::new(Step::Password);
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
+    // The device's person left without logging out: someone else takes it over, once nothing
+    // of theirs would be lost (sync::hand_over checks).
+    let hand_over = move |_| {
+        if busy.get_untracked() {
+            return;
+        }
+        busy.set(true);
+        error.set(None);
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Err(reason) = sync::hand_over().await {
+                error.set(Some(reason));
+                busy.set(false);
+            }
+        });
+    };
     let submit_password = move |event: leptos::ev::SubmitEvent| {
         event.prevent_default();
         if busy.get_untracked() {
@@ -164,7 +179,14 @@ pub fn LoginPage() -> impl IntoView {
         Step::Password => view! {
             <main class="page">
                 <h2>"ログイン"</h2>
-                {holder_line.clone().map(|line| view! { <p class="login-holder">{line}</p> })}
+                {holder_line.clone().map(|line| view! {
+                    <div class="login-holder">
+                        <p>{line}</p>
+                        <button type="button" class="button button-secondary" disabled=busy on:click=hand_over>
+                            "別の人が使う（この端末の記録を消す）"
+                        </button>
+                    </div>
+                })}
                 <form class="form" on:submit=submit_password>
                     <label>
                         "ログイン名"

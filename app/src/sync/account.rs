@@ -172,7 +172,8 @@ pub async fn finish_second_factor(
 /// Refused (and the new server session ended) when the device holds another person's session:
 /// their records, and perhaps changes only here, are in this device's database, which one
 /// person uses at a time. They log in, sync and log out first (logging out deletes the local
-/// copy), or an admin wipes the device.
+/// copy), or, once everything is stored on the server, the device is handed over
+/// ([`super::hand_over`]).
 async fn keep_session(session: SessionInfo) -> Result<(), net::NetError> {
     if let Some(holder) = signals()
         .session
@@ -185,7 +186,7 @@ async fn keep_session(session: SessionInfo) -> Result<(), net::NetError> {
             ));
         }
         return Err(net::NetError::Refused(format!(
-            "{}{}さんがログインして同期し、ログアウトしてから使ってください。",
+            "{}「別の人が使う」で引き継ぐか、{}さんがログインして同期し、ログアウトしてから使ってください。",
             holder.user.as_device_holder(),
             holder.user.display_name
         )));

@@ -1,11 +1,16 @@
-//! Logging out of a device. Logging out removes this device's copy of the records, so it is
-//! refused while any change exists only here (or is not yet on disk): the person is told to sync
-//! first. It also needs the server, to end the session there; offline it is refused too.
+//! Logging out of a device, and handing it to another person. Both remove this device's copy of
+//! the records, so both are refused while a change might exist only here. Logging out needs the
+//! server, to end the session there; offline it is refused too. Handing over does not: it is
+//! for a device whose person left without logging out (their session ended on the server), and
+//! it asks more, every change confirmed stored on the server, since nobody can sync it after.
+
+use std::collections::BTreeMap;
 
 use leptos::prelude::*;
+use nimo_shared::sync::DocStatus;
 
-use super::driver::with_driver;
-use super::{KV, net, signals};
+use super::driver::{log_warn, with_driver};
+use super::{KV, lock, net, signals};
 use crate::store;
 
 /// Ends the session on the server, deletes this device's database and opens the login page.
@@ -25,6 +30,43 @@ pub async fn logout() -> Result<(), String> {
                 error.message_ja()
             )
         })?;
+    delete_local_copy().await
+}
+
+/// Gives this device to another person: deletes the records of the person whose session it
+/// keeps and opens the login page. Refused while a sealing device is locked (what it holds
+/// cannot be checked) and while any change is not confirmed stored on the server.
+pub async fn hand_over() -> Result<(), String> {
+    if lock::lock_state().get_untracked() != lock::LockState::Open {
+        return Err(
+            "この端末はロックされています。使っている人がロックを解除して同期してから、別の人に渡してください。"
+                .to_owned(),
+        );
+    }
+    let signals = signals();
+    let all_stored = signals.pending_writes.get_untracked() == 0
+        && signals.refused.with_untracked(BTreeMap::is_empty)
+        && signals
+            .doc_status
+            .with_untracked(|statuses| statuses.values().all(|s| *s == DocStatus::Stored));
+    if !all_stored {
+        return Err(
+            "サーバーに保存が確認されていない変更があります。使っている人がログインして同期してから、別の人に渡してください。"
+                .to_owned(),
+        );
+    }
+    // Ends the previous session if it still lives; one that ended answers 401, which is fine.
+    if let Err(error) = net::post_json_unit("/api/logout", &serde_json::json!({})).await {
+        log_warn(&format!(
+            "hand over: the previous session was not ended: {error}"
+        ));
+    }
+    delete_local_copy().await
+}
+
+/// Deletes this device's database and opens the login page (a fresh start: nothing of the
+/// previous person stays in memory either).
+async fn delete_local_copy() -> Result<(), String> {
     with_driver(|d| d.drop_socket());
     // One connection serves the chunks and the small values; deleting waits until it is closed.
     KV.with(|cell| cell.borrow().as_ref().map(store::Kv::close));

@@ -41,7 +41,7 @@ pub use account::{
     Enrolment, LoginStep, SessionInfo, UserInfo, boot, enrol_second_factor, finish_second_factor,
     login,
 };
-pub use logout::logout;
+pub use logout::{hand_over, logout};
 pub use timing::{after_tap_written, timed_tap};
 pub use training::{
     Mark, add_attendee, add_walk_in, check_in, create_session, import_roster, resolve_conflict,

@@ -11,12 +11,14 @@ import { after, before, test } from "node:test";
 import {
   addUser,
   changeSqlite,
+  createSession,
   launchBrowser,
   logIn,
   querySqlite,
   removeDir,
   serviceWorkerReady,
   startServer,
+  submitLogin,
   tempDir,
 } from "./lib/harness.mjs";
 
@@ -45,12 +47,6 @@ after(async () => {
 
 const dbPath = () => path.join(dataDir, "nimo.sqlite3");
 
-async function typeLogin(page, { login, password }) {
-  await page.getByLabel("ログイン名").fill(login, { timeout: 20_000 });
-  await page.getByLabel("パスワード").fill(password);
-  await page.getByRole("button", { name: "ログイン" }).click();
-}
-
 test("a phone holding one trainer's records refuses another's login until the first logs out", async () => {
   const profileDir = await tempDir("shared-device-profile");
   dirs.push(profileDir);
@@ -67,14 +63,7 @@ test("a phone holding one trainer's records refuses another's login until the fi
   await server.stop();
   await page.reload();
   await page.getByRole("heading", { name: "研修の受付" }).waitFor({ timeout: 20_000 });
-  await page.getByLabel("研修の種類").selectOption({ label: "心のサポーター養成研修" });
-  await page.getByLabel("対象（心のサポーター養成研修のみ）").selectOption({ label: "地域住民" });
-  await page.getByLabel("日付").fill("2026-11-20");
-  await page.getByLabel("会場", { exact: true }).fill(VENUE);
-  await page.getByLabel("会場の市町村").selectOption("女川町");
-  await page.getByRole("button", { name: "作成する" }).click();
-  await page.waitForURL(/\/sessions\/[1-9A-HJ-NP-Za-km-z]+$/);
-  const docId = new URL(page.url()).pathname.split("/").pop();
+  const docId = await createSession(page, VENUE);
   await page.getByTestId("doc-status").getByText("この端末のみ").waitFor();
   await changeSqlite(dbPath(), "UPDATE sessions SET created_at = 0, last_seen_at = 0");
   server = await startServer({ dataDir, listen });
@@ -89,7 +78,7 @@ test("a phone holding one trainer's records refuses another's login until the fi
   assert.equal(await page.getByLabel("ログイン名").inputValue(), FIRST.login);
 
   // Another trainer is refused: the phone is the first one's until they log out.
-  await typeLogin(page, SECOND);
+  await submitLogin(page, SECOND);
   await page.getByRole("alert").getByText(/この端末は女川 講師さん（onagawa1）が使っています/).waitFor();
   // Nor can they take it over while a change is only here.
   const handOver = page.getByRole("button", { name: "別の人が使う（この端末の記録を消す）" });
@@ -97,7 +86,7 @@ test("a phone holding one trainer's records refuses another's login until the fi
   await page.getByRole("alert").getByText(/サーバーに保存が確認されていない変更があります/).waitFor();
 
   // The first trainer logs in again: the record made offline reaches the server.
-  await typeLogin(page, FIRST);
+  await submitLogin(page, FIRST);
   await page.getByRole("heading", { name: "研修の受付" }).waitFor({ timeout: 20_000 });
   await page.getByText(VENUE).waitFor();
   await page.getByText(/に同期済み$/).waitFor({ timeout: 30_000 });

@@ -9,6 +9,7 @@ import { after, before, test } from "node:test";
 import {
   addUser,
   artifacts,
+  createSession,
   launchBrowser,
   logIn,
   querySqlite,
@@ -56,17 +57,6 @@ function unexpectedErrors(browser) {
 }
 
 const dbPath = () => path.join(dataDir, "nimo.sqlite3");
-
-async function createSession(page, venue) {
-  await page.getByLabel("研修の種類").selectOption({ label: "心のサポーター養成研修" });
-  await page.getByLabel("対象（心のサポーター養成研修のみ）").selectOption({ label: "地域住民" });
-  await page.getByLabel("日付").fill("2026-11-20");
-  await page.getByLabel("会場", { exact: true }).fill(venue);
-  await page.getByLabel("会場の市町村").selectOption("女川町");
-  await page.getByRole("button", { name: "作成する" }).click();
-  await page.waitForURL(/\/sessions\/[1-9A-HJ-NP-Za-km-z]+$/);
-  return new URL(page.url()).pathname.split("/").pop();
-}
 
 /** Pre-registers a person (名簿に追加する), or with `walkIn` adds and checks them in at once. */
 async function addPerson(page, name, kana, { walkIn = false } = {}) {

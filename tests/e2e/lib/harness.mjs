@@ -121,12 +121,32 @@ export async function addUser(dataDir, { login, name, role, team, password }) {
   if (code !== 0) throw new Error(`user add failed:\n${output.join("")}`);
 }
 
-/** Logs in through the login page and waits for the trainer's page. */
-export async function logIn(page, { login, password }) {
+/** Fills in the login page and submits it, without waiting for what follows. */
+export async function submitLogin(page, { login, password }) {
   await page.getByLabel("ログイン名").fill(login, { timeout: 20_000 });
   await page.getByLabel("パスワード").fill(password);
   await page.getByRole("button", { name: "ログイン" }).click();
+}
+
+/** Logs in through the login page and waits for the trainer's page. */
+export async function logIn(page, credentials) {
+  await submitLogin(page, credentials);
   await page.getByRole("heading", { name: "研修の受付" }).waitFor();
+}
+
+/**
+ * Creates a 心のサポーター training session in 女川町 at `venue` on the trainer's page and returns
+ * its document id once its page is open.
+ */
+export async function createSession(page, venue) {
+  await page.getByLabel("研修の種類").selectOption({ label: "心のサポーター養成研修" });
+  await page.getByLabel("対象（心のサポーター養成研修のみ）").selectOption({ label: "地域住民" });
+  await page.getByLabel("日付").fill("2026-11-20");
+  await page.getByLabel("会場", { exact: true }).fill(venue);
+  await page.getByLabel("会場の市町村").selectOption("女川町");
+  await page.getByRole("button", { name: "作成する" }).click();
+  await page.waitForURL(/\/sessions\/[1-9A-HJ-NP-Za-km-z]+$/);
+  return new URL(page.url()).pathname.split("/").pop();
 }
 
 /** Resolves once a service worker controls `page` (its shell is cached by then). */

@@ -18,11 +18,14 @@
 //! first decision per connection), the document read back from
 //! SQLite, one automerge sync exchange from a fresh sync state (read-only when the peer may
 //! only read, as samod's is), the changes it received **stored before the answer goes** (under
-//! samod's keys, through the same retrying writes), and the document dropped. A denied `request`
-//! gets `doc-unavailable`, as from samod; a denied `sync`, a document not stored, a message
-//! automerge cannot read, or changes whose dependencies are missing (this copy would drop them)
-//! go to the shard, which turns the document hot. At most [`COLD_LOADS`] exchanges hold a
-//! loaded document at once, server-wide.
+//! samod's keys, through the same retrying writes), and the document dropped. A document not
+//! stored yet is an empty one to a device that brings it (its first push of a record made
+//! offline), and that push is stored as one snapshot, as the device sent it when it sent the
+//! whole document. A denied `request` gets `doc-unavailable`, as from samod; a denied `sync`, a
+//! `request` for a document not stored, a message automerge cannot read or that panics it, or
+//! changes whose dependencies are missing (this copy would drop them) go to the shard, through
+//! the gate every frame bound for samod passes ([`super::shard_gate`]), which turns the
+//! document hot. At most [`COLD_LOADS`] exchanges hold a loaded document at once, server-wide.
 //!
 //! The device then acknowledges what it received: a sync message with no changes whose heads
 //! are what was served. That message is *held*, not forwarded. When the document turns hot
@@ -153,13 +156,18 @@ impl ColdReader for StoredDocuments {
                 Access::ReadWrite => true,
             };
             let stored = match this.store.document_chunks(&doc_id).await {
-                Ok(stored) if !stored.is_empty() => stored,
-                Ok(_) => return Answer::ToShard,
+                Ok(stored) => stored,
                 Err(error) => {
                     tracing::warn!(%error, doc = %doc_id, "cold read failed; the shard answers");
                     return Answer::ToShard;
                 }
             };
+            // Nothing stored: a device bringing the document (the first push of a record it
+            // made offline) is answered from an empty document, as samod would; a peer asking
+            // for it is samod's to answer (it tells the peer the document is unavailable).
+            if stored.is_empty() && !(may_write && brings_something(&data)) {
+                return Answer::ToShard;
+            }
             let loading = this.loads.acquire().await;
             let exchanged = tokio::task::spawn_blocking(move || {
                 // One stored snapshot and a peer with nothing: the snapshot is the answer as it
@@ -169,43 +177,70 @@ impl ColdReader for StoredDocuments {
                     (stored.snapshots.as_slice(), stored.incrementals.as_slice())
                     && let Some((messages, heads)) = reply_from_snapshot(snapshot, may_write, &data)
                 {
-                    let exchanged = Exchanged {
+                    let exchange = Exchange {
                         messages,
+                        before: heads.clone(),
                         heads,
-                        received: Vec::new(),
                     };
-                    return Some((exchanged, None));
+                    return Some((exchange, Storing::Nothing));
+                }
+                if stored.is_empty() {
+                    let mut doc = Automerge::new();
+                    let exchange = exchange_in(&mut doc, may_write, &data)?;
+                    let storing = if exchange.wrote() {
+                        // A new document is stored whole, as one snapshot: as the device sent
+                        // it when that is exactly what the document now is (no re-encoding).
+                        let snapshot =
+                            sent_document(&data, &exchange.heads).unwrap_or_else(|| doc.save());
+                        Storing::Snapshot(Compaction {
+                            snapshot,
+                            replaces: Vec::new(),
+                        })
+                    } else {
+                        Storing::Nothing
+                    };
+                    return Some((exchange, storing));
                 }
                 let replaces = stored.keys.clone();
                 // Only a document that loaded whole may replace its chunks: a damaged chunk or
                 // a change waiting for its dependency is not in it.
                 let (mut doc, whole) = stored.load_checked(&doc_id);
-                let exchanged = exchange_in(&mut doc, may_write, &data)?;
-                let compaction = (whole
-                    && !exchanged.received.is_empty()
-                    && replaces.len() + exchanged.received.len() > COMPACT_ABOVE)
-                    .then(|| Compaction {
+                let exchange = exchange_in(&mut doc, may_write, &data)?;
+                if !exchange.wrote() {
+                    return Some((exchange, Storing::Nothing));
+                }
+                let received = doc.get_changes(&exchange.before);
+                let storing = if whole && replaces.len() + received.len() > COMPACT_ABOVE {
+                    Storing::Snapshot(Compaction {
                         snapshot: doc.save(),
                         replaces,
-                    });
-                Some((exchanged, compaction))
+                    })
+                } else {
+                    Storing::Changes(received)
+                };
+                Some((exchange, storing))
             })
             .await;
             drop(loading);
-            let Ok(Some((exchanged, compaction))) = exchanged else {
+            let Ok(Some((exchanged, storing))) = exchanged else {
                 return Answer::ToShard;
             };
             // What the device sent is stored before it is answered, under the keys samod
             // writes it under; like samod's, a failed write is retried until it lands, and the
             // projection hears of it.
             let doc_id = document.to_string();
-            let stored = match compaction {
-                Some(compaction) => this.store_compacted(&doc_id, &exchanged, compaction).await,
-                None => this.store_received(&doc_id, &exchanged).await,
+            let stored = match storing {
+                Storing::Nothing => Some(()),
+                Storing::Changes(received) => this.store_received(&doc_id, &received).await,
+                Storing::Snapshot(compaction) => {
+                    this.store_compacted(&doc_id, &exchanged.heads, compaction)
+                        .await
+                }
             };
             if stored.is_none() {
                 return Answer::ToShard;
             }
+            let wrote = exchanged.wrote();
             Answer::Serve {
                 frames: exchanged
                     .messages
@@ -221,7 +256,7 @@ impl ColdReader for StoredDocuments {
                     })
                     .collect(),
                 heads: exchanged.heads,
-                wrote: !exchanged.received.is_empty(),
+                wrote,
             }
         }
         .boxed()
@@ -229,10 +264,10 @@ impl ColdReader for StoredDocuments {
 }
 
 impl StoredDocuments {
-    /// Stores each change `exchanged` received as its own chunk, as samod does. `None` if a key
-    /// cannot be made (nothing is then answered here).
-    async fn store_received(&self, doc_id: &str, exchanged: &Exchanged) -> Option<()> {
-        for change in &exchanged.received {
+    /// Stores each change `received` as its own chunk, as samod does. `None` if a key cannot
+    /// be made (nothing is then answered here).
+    async fn store_received(&self, doc_id: &str, received: &[Change]) -> Option<()> {
+        for change in received {
             let key = samod::storage::StorageKey::from_parts([
                 doc_id.to_owned(),
                 "incremental".to_owned(),
@@ -250,10 +285,10 @@ impl StoredDocuments {
     async fn store_compacted(
         &self,
         doc_id: &str,
-        exchanged: &Exchanged,
+        heads: &[ChangeHash],
         compaction: Compaction,
     ) -> Option<()> {
-        let name = nimo_shared::sync::storage_key::samod_compaction_hash(&exchanged.heads);
+        let name = nimo_shared::sync::storage_key::samod_compaction_hash(heads);
         let key = samod::storage::StorageKey::from_parts([
             doc_id.to_owned(),
             "snapshot".to_owned(),
@@ -294,11 +329,54 @@ pub struct Exchanged {
 /// cannot apply yet (their dependencies are missing): this copy is dropped after the exchange,
 /// so those are left to the shard, which keeps them until their dependencies come.
 pub fn exchange(mut doc: Automerge, may_write: bool, data: &[u8]) -> Option<Exchanged> {
-    exchange_in(&mut doc, may_write, data)
+    let Exchange {
+        messages,
+        heads,
+        before,
+    } = exchange_in(&mut doc, may_write, data)?;
+    let received = if heads == before {
+        Vec::new()
+    } else {
+        doc.get_changes(&before)
+    };
+    Some(Exchanged {
+        messages,
+        heads,
+        received,
+    })
+}
+
+/// [`exchange`] on a document the caller keeps, with what the peer sent applied to it; the
+/// changes received are the caller's to collect (rebuilding them costs as much as a load, and
+/// a new document stored whole does not need them).
+#[derive(Debug)]
+struct Exchange {
+    messages: Vec<Vec<u8>>,
+    heads: Vec<ChangeHash>,
+    /// The document's heads before the exchange.
+    before: Vec<ChangeHash>,
+}
+
+impl Exchange {
+    /// Whether the peer's message brought changes the document did not have.
+    fn wrote(&self) -> bool {
+        self.heads != self.before
+    }
+}
+
+/// How an exchange's write is stored.
+#[derive(Debug)]
+enum Storing {
+    /// It wrote nothing.
+    Nothing,
+    /// Each change as its own chunk, as samod stores them.
+    Changes(Vec<Change>),
+    /// The whole document as one snapshot.
+    Snapshot(Compaction),
 }
 
 /// [`exchange`] on a document the caller keeps, with what the peer sent applied to it.
-fn exchange_in(doc: &mut Automerge, may_write: bool, data: &[u8]) -> Option<Exchanged> {
+fn exchange_in(doc: &mut Automerge, may_write: bool, data: &[u8]) -> Option<Exchange> {
     let theirs = automerge::sync::Message::decode(data).ok()?;
     // A peer that may not write gets a read-only state, which tells it so and applies nothing;
     // samod does the same.
@@ -313,11 +391,6 @@ fn exchange_in(doc: &mut Automerge, may_write: bool, data: &[u8]) -> Option<Exch
         return None;
     }
     let heads = doc.get_heads();
-    let received = if heads == before {
-        Vec::new()
-    } else {
-        doc.get_changes(&before)
-    };
     let mut messages = Vec::new();
     // As samod-core's peer connection: a first message may advertise other heads than the
     // document's, and then the real ones follow at once.
@@ -332,11 +405,31 @@ fn exchange_in(doc: &mut Automerge, may_write: bool, data: &[u8]) -> Option<Exch
         }
     }
     // Nothing to say would leave the peer waiting: the shard answers instead.
-    (!messages.is_empty()).then_some(Exchanged {
+    (!messages.is_empty()).then_some(Exchange {
         messages,
         heads,
-        received,
+        before,
     })
+}
+
+/// Whether `data`, a sync message, brings the peer's changes or tells of heads it has: what a
+/// device sends about a record it made, unlike a `request` from a peer with nothing.
+fn brings_something(data: &[u8]) -> bool {
+    automerge::sync::Message::decode(data)
+        .is_ok_and(|message| !message.heads.is_empty() || !message.changes.is_empty())
+}
+
+/// The document `data` (a sync message) carries, when its changes are exactly one saved
+/// document whose heads are `heads` (what a new document became by receiving it): automerge
+/// sends a peer that has nothing the whole document so, and it can be stored as it came.
+fn sent_document(data: &[u8], heads: &[ChangeHash]) -> Option<Vec<u8>> {
+    let message = automerge::sync::Message::decode(data).ok()?;
+    let bytes: Vec<u8> = message.changes.iter().flatten().copied().collect();
+    let mut declared = nimo_shared::sync::chunk_bounds::document_heads(&bytes)?;
+    declared.sort_unstable();
+    let mut heads = heads.to_vec();
+    heads.sort_unstable();
+    (declared == heads).then_some(bytes)
 }
 
 /// The answer to `data`, a sync message from a peer that has nothing, made of `snapshot` (one

@@ -63,24 +63,44 @@ pub fn check(frame: &[u8]) -> Result<(), FrameRejected> {
     check_message(Message::decode(frame).ok().as_ref()).map(drop)
 }
 
-/// [`check`] for a frame already decoded (`None`: it does not decode). Returns the changes the
-/// message carries, decoded (those of a saved document in it included), for
-/// [`super::actor_guard`], which needs the document they are for.
-pub fn check_message(message: Option<&Message>) -> Result<Vec<Change>, FrameRejected> {
+/// The part of [`check_message`] every frame gets as it arrives, before anything decodes its
+/// changes: refuses a `sync` or `request` whose changes would cost too much to decode or whose
+/// bloom filters too much to answer. The rest, receiving it on a probe, is for frames bound for
+/// samod ([`super::shard_gate`]); a cold exchange receives the message itself, where a panic
+/// harms nothing but its own copy of the document ([`super::cold_read`]).
+pub fn check_costs(message: Option<&Message>) -> Result<(), FrameRejected> {
+    affordable(message).map(drop)
+}
+
+/// A `sync` or `request` message's automerge sync message and its changes' bytes, once they
+/// passed the cost checks; `None` for other frames and for messages that do not decode.
+fn affordable(
+    message: Option<&Message>,
+) -> Result<Option<(sync::Message, Vec<u8>)>, FrameRejected> {
     let data = match message {
         Some(Message::Sync { data, .. } | Message::Request { data, .. }) => data,
-        _ => return Ok(Vec::new()),
+        _ => return Ok(None),
     };
     let decoded =
         catch_unwind(|| sync::Message::decode(data)).map_err(|_| FrameRejected::Panics)?;
     let Ok(message) = decoded else {
-        return Ok(Vec::new());
+        return Ok(None);
     };
     // automerge loads the chunks of a message as one input (they are concatenated).
     let changes: Vec<u8> = message.changes.iter().flatten().copied().collect();
     chunk_bounds::check(&changes, &ChunkBounds::default())?;
     // Before the probe below, which would spend whatever probing a hostile filter asks for.
     nimo_shared::sync::bloom_guard::check(&message)?;
+    Ok(Some((message, changes)))
+}
+
+/// [`check`] for a frame already decoded (`None`: it does not decode). Returns the changes the
+/// message carries, decoded (those of a saved document in it included), for
+/// [`super::actor_guard`], which needs the document they are for.
+pub fn check_message(message: Option<&Message>) -> Result<Vec<Change>, FrameRejected> {
+    let Some((message, changes)) = affordable(message)? else {
+        return Ok(Vec::new());
+    };
     let (chunks, rest) = chunk_bounds::split(&changes);
     let received = catch_unwind(AssertUnwindSafe(|| {
         let changes: Vec<Change> = chunks

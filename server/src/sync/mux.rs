@@ -33,6 +33,7 @@ use samod::{AcceptorEvent, AcceptorHandle};
 
 use super::cold_read::{ColdConnection, ColdReads, Decision};
 use super::follow_up::FollowUps;
+use super::shard_gate::Gate;
 use super::shards::shard_of;
 
 /// How many frames wait for one shard in each direction before the other side waits: enough
@@ -205,6 +206,7 @@ pub async fn serve<Frames, FrameError, Socket, Connect>(
     socket: Socket,
     shards: usize,
     cold: Option<(ColdReads, PeerId)>,
+    gate: &dyn Gate,
     connect: Connect,
 ) -> Outcome
 where
@@ -239,6 +241,7 @@ where
             replays,
             links,
             cold.as_ref(),
+            gate,
             (&follow_ups, follow_up_frames),
         );
         let writing = write_replies(
@@ -414,6 +417,7 @@ async fn forward_frames<Frames, FrameError, Connect>(
     mut replays: mpsc::Receiver<Vec<u8>>,
     mut links: ShardLinks<Connect>,
     cold: Option<&ColdConnection>,
+    gate: &dyn Gate,
     (follow_ups, mut follow_up_frames): (&std::sync::Mutex<FollowUps>, mpsc::Sender<Vec<u8>>),
 ) -> Ended
 where
@@ -453,6 +457,9 @@ where
                             continue;
                         }
                     }
+                }
+                if let Err(rejected) = gate.admit(&frame).await {
+                    return Ended::Socket(format!("a hostile sync frame: {rejected}"));
                 }
                 links.send(shard, frame.bytes).await
             }

@@ -15,7 +15,6 @@ use axum::{
     response::Response,
 };
 use futures::{SinkExt as _, StreamExt as _};
-use nimo_shared::sync::Message as NimoMessage;
 use serde::Deserialize;
 
 use super::mux::{Ended, Incoming, Outcome};
@@ -48,8 +47,8 @@ pub enum FrameError {
 }
 
 /// The device's side of its connection: the socket's frames, each decoded once
-/// ([`Incoming`]), guarded ([`super::frame_guard`], then their changes checked against their
-/// document by `actors`, [`super::actor_guard`]), observed by the write audit and held to the
+/// ([`Incoming`]), checked for what they would cost ([`super::frame_guard::check_costs`]; the
+/// rest of the guard is at the shards, [`super::shard_gate`]), observed by the write audit and held to the
 /// per-connection rate limit; and a sink writing binary frames. When `closed` completes
 /// (the session was revoked) the frames yield an error, which ends the connection like a
 /// malformed frame.
@@ -59,7 +58,6 @@ fn device_side(
     limit: RateLimit,
     closed: impl std::future::Future<Output = ()> + Send + 'static,
     writes: std::sync::Arc<super::write_audit::WriteAudit>,
-    actors: std::sync::Arc<super::actor_guard::watch::ConnectionGuard>,
 ) -> (
     impl futures::Stream<Item = Result<Incoming, FrameError>> + Unpin,
     impl futures::Sink<Vec<u8>, Error = axum::Error> + Unpin,
@@ -70,30 +68,12 @@ fn device_side(
     let frames = stream
         .filter_map(move |message| {
             let writes = writes.clone();
-            let actors = actors.clone();
             async move {
                 match message {
                     Ok(Message::Binary(bytes)) => {
                         let frame = Incoming::decode(bytes.to_vec());
-                        let checked = match (
-                            super::frame_guard::check_message(frame.message.as_ref()),
-                            frame.message.as_ref(),
-                        ) {
-                            (Err(rejected), _) => Err(rejected),
-                            (
-                                Ok(changes),
-                                Some(
-                                    NimoMessage::Sync { document_id, .. }
-                                    | NimoMessage::Request { document_id, .. },
-                                ),
-                            ) => actors
-                                .check(*document_id, &changes)
-                                .await
-                                .map_err(Into::into),
-                            (Ok(_), _) => Ok(()),
-                        };
                         Some(
-                            checked
+                            super::frame_guard::check_costs(frame.message.as_ref())
                                 .map(|()| {
                                     writes.observe(frame.message.as_ref());
                                     frame
@@ -203,7 +183,8 @@ pub async fn upgrade(
                 owner.device_id.clone(),
             );
             let actors = std::sync::Arc::new(sync.actors.connection());
-            let (frames, sink) = device_side(socket, &peer_id, limit, closed, writes, actors);
+            let gate = super::shard_gate::ShardGate::new(actors);
+            let (frames, sink) = device_side(socket, &peer_id, limit, closed, writes);
             let acceptors = sync.shards.acceptors();
             let cold = (sync.cold.clone(), nimo_shared::sync::PeerId::new(&peer_id));
             let outcome = super::mux::serve(
@@ -211,6 +192,7 @@ pub async fn upgrade(
                 sink,
                 acceptors.len(),
                 Some(cold),
+                &gate,
                 |shard, frames, replies| {
                     super::mux::connect_to_shard(&acceptors[shard], &peer_id, frames, replies)
                 },

@@ -55,6 +55,51 @@ async fn stored_session(
     Ok((doc_id, stored))
 }
 
+/// A record made on a device reaches the server as the device's first push: nobody holds the
+/// document, so the push is answered cold (samod never loads it) and stored as one snapshot,
+/// and a colleague's device then reads it from that snapshot.
+#[tokio::test]
+async fn a_new_record_is_stored_cold_as_one_snapshot_and_read_by_a_colleague() -> anyhow::Result<()>
+{
+    let server = TestServer::start().await?;
+    let api = server.trainer("trainer", "女川").await?;
+    let phone = Device::new_for(&api, 1);
+    let (doc_id, mut stored) = stored_session(&api, &phone).await?;
+    stored.sort_unstable();
+    assert!(
+        !server.state.sync.cold.is_hot(&doc_id),
+        "samod never loaded it"
+    );
+    let chunks = server
+        .state
+        .sync
+        .store
+        .document_chunks(&doc_id.to_string())
+        .await?;
+    assert_eq!(
+        (chunks.snapshots.len(), chunks.incrementals.len()),
+        (1, 0),
+        "one snapshot"
+    );
+    let (document, whole) = chunks.load_checked(&doc_id.to_string());
+    assert!(whole);
+    assert_eq!(document.get_heads(), stored);
+
+    let colleague = server.trainer("colleague", "女川").await?;
+    let tablet = Device::new_for(&colleague, 2);
+    tablet
+        .wait_for("the session on the tablet", WAIT, |o| {
+            o.docs.get(&doc_id).is_some_and(|view| {
+                let mut heads = view.heads.clone();
+                heads.sort_unstable();
+                heads == stored
+            })
+        })
+        .await?;
+    assert!(!server.state.sync.cold.is_hot(&doc_id));
+    server.stop().await
+}
+
 #[tokio::test]
 async fn a_document_read_cold_brings_later_changes_live_and_is_refused_to_outsiders()
 -> anyhow::Result<()> {

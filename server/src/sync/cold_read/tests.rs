@@ -205,6 +205,46 @@ fn carrying(heads: Vec<ChangeHash>, changes: &[Change]) -> Vec<u8> {
     .encode()
 }
 
+/// A device's first push of a record it made: automerge sends a peer that has nothing the whole
+/// document as one chunk, which a new document takes, and which is stored as it came.
+#[test]
+fn a_whole_document_pushed_to_a_new_one_is_stored_as_it_came() {
+    let mut device = stored();
+    let mut state = automerge::sync::State::new();
+    let mut server = Automerge::new();
+    let mut pushed = None;
+    for _ in 0..4 {
+        let Some(message) = device.generate_sync_message(&mut state) else {
+            break;
+        };
+        let data = message.encode();
+        let mut fresh = Automerge::new();
+        let exchange = exchange_in(&mut fresh, true, &data).expect("answered");
+        if exchange.wrote() {
+            pushed = Some((data, exchange));
+            server = fresh;
+            break;
+        }
+        for reply in exchange.messages {
+            let reply = automerge::sync::Message::decode(&reply).expect("decodes");
+            device
+                .receive_sync_message(&mut state, reply)
+                .expect("the device takes it");
+        }
+    }
+    let (data, exchange) = pushed.expect("the device pushed its document");
+    assert_eq!(server.get_heads(), device.get_heads());
+    let snapshot = sent_document(&data, &exchange.heads).expect("the whole document came");
+    let loaded = Automerge::load(&snapshot).expect("it loads");
+    assert_eq!(loaded.get_heads(), device.get_heads());
+    // Changes sent one by one are not a document: they are stored from the document instead.
+    let changes = device.get_changes(&[]);
+    let one_by_one = carrying(device.get_heads(), &changes);
+    assert_eq!(sent_document(&one_by_one, &device.get_heads()), None);
+    // Nor is a document whose heads are not what the new document became.
+    assert_eq!(sent_document(&data, &[]), None);
+}
+
 #[test]
 fn a_peer_that_may_only_read_has_nothing_received() {
     let (device, _) = push(1, true);

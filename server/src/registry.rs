@@ -32,19 +32,22 @@ pub fn register(
     now: i64,
 ) -> rusqlite::Result<bool> {
     let tx = conn.transaction()?;
-    let inserted = tx.execute(
-        "INSERT OR IGNORE INTO documents (id, kind, team_id, created_by, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, MAX(?5, (SELECT COALESCE(MAX(updated_at), 0) + 1 FROM documents)))",
-        params![id, kind.as_str(), team_id, created_by, now],
-    )?;
+    // Cached statements: a device registers each record it made before its first push, and
+    // the share policy asks for a document's facts at every cold exchange.
+    let inserted = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO documents (id, kind, team_id, created_by, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, MAX(?5, (SELECT COALESCE(MAX(updated_at), 0) + 1 FROM documents)))",
+        )?
+        .execute(params![id, kind.as_str(), team_id, created_by, now])?;
     if inserted == 0 {
         return Ok(false);
     }
     for member in members {
-        tx.execute(
+        tx.prepare_cached(
             "INSERT OR IGNORE INTO document_members (document_id, user_id) VALUES (?1, ?2)",
-            params![id, member],
-        )?;
+        )?
+        .execute(params![id, member])?;
     }
     tx.commit()?;
     Ok(true)
@@ -58,16 +61,15 @@ pub fn facts(
     user_id: &str,
     max_bytes: u64,
 ) -> rusqlite::Result<Option<DocFacts>> {
-    conn.query_row(
+    conn.prepare_cached(
         "SELECT kind, team_id, deleted_at IS NOT NULL, \
          EXISTS (SELECT 1 FROM document_members m WHERE m.document_id = d.id AND m.user_id = ?2) \
          FROM documents d WHERE id = ?1",
-        params![doc_id, user_id],
-        |r| {
-            let kind: String = r.get(0)?;
-            Ok((kind, r.get(1)?, r.get(2)?, r.get(3)?))
-        },
-    )
+    )?
+    .query_row(params![doc_id, user_id], |r| {
+        let kind: String = r.get(0)?;
+        Ok((kind, r.get(1)?, r.get(2)?, r.get(3)?))
+    })
     .optional()?
     .map(
         |(kind, team_id, deleted, user_is_member): (String, _, _, _)| {
@@ -87,11 +89,9 @@ pub fn facts(
 
 /// How many bytes of chunks are stored for `doc_id`.
 pub fn stored_bytes(conn: &Connection, doc_id: &str) -> rusqlite::Result<u64> {
-    let bytes: i64 = conn.query_row(
-        "SELECT COALESCE(SUM(length(data)), 0) FROM chunks WHERE doc_id = ?1",
-        [doc_id],
-        |r| r.get(0),
-    )?;
+    let bytes: i64 = conn
+        .prepare_cached("SELECT COALESCE(SUM(length(data)), 0) FROM chunks WHERE doc_id = ?1")?
+        .query_row([doc_id], |r| r.get(0))?;
     Ok(u64::try_from(bytes).unwrap_or(0))
 }
 

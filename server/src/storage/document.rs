@@ -5,6 +5,8 @@
 //! before its storage write has finished, so only a document read back from SQLite proves that
 //! a change is durable (DESIGN.md decision 5).
 
+use std::collections::HashMap;
+
 use automerge::{Automerge, LoadOptions, OnPartialLoad, ReadDoc as _};
 use nimo_shared::storage::{INCREMENTAL, SNAPSHOT, StorageKey};
 use rusqlite::params;
@@ -13,6 +15,10 @@ use super::{
     SqliteChunkStore, SqliteStoreError,
     sqlite::{parse_key, sql_error},
 };
+
+/// How many offered documents may wait for their reader ([`SqliteChunkStore::offer_loaded`]): a
+/// loaded session takes ~37 KB, and the projection takes each within its coalescing window.
+pub const MAX_OFFERED: usize = 64;
 
 /// Every chunk of one document (`?1`), found through the `doc_id` index.
 pub(super) const SELECT_DOCUMENT: &str = "SELECT key, data FROM chunks WHERE doc_id = ?1";
@@ -31,9 +37,51 @@ impl SqliteChunkStore {
     ///   `tests/tests/durability.rs`). That change waits in Automerge's queue, is not in the
     ///   document, and is reported missing until the device resends its dependency;
     /// - a damaged chunk: it contributes nothing, so nothing in it is reported stored.
+    ///
+    /// A document its writer offered ([`SqliteChunkStore::offer_loaded`]) is taken instead of
+    /// loading, when what is on disk is one snapshot declaring exactly its heads: heads are
+    /// hashes over every change, so it is the document on disk.
     pub async fn load_document(&self, doc_id: &str) -> Result<Option<Automerge>, SqliteStoreError> {
         let chunks = self.document_chunks(doc_id).await?;
-        Ok((!chunks.is_empty()).then(|| chunks.load(doc_id)))
+        if chunks.is_empty() {
+            return Ok(None);
+        }
+        if let Some(offered) = self.take_offered(doc_id, &chunks) {
+            return Ok(Some(offered));
+        }
+        Ok(Some(chunks.load(doc_id)))
+    }
+
+    /// Offers `doc`, just stored as `doc_id`'s one snapshot by a writer that had it loaded, to
+    /// the next [`SqliteChunkStore::load_document`] of it (the projection's, which each write
+    /// wakes): loading a pushed record again was a fifth of the server's CPU in W1
+    /// (BENCH-RESULTS, session 15). At most [`MAX_OFFERED`] wait; more are dropped.
+    pub fn offer_loaded(&self, doc_id: &str, doc: Automerge) {
+        let mut offered = self.offered();
+        if offered.len() < MAX_OFFERED || offered.contains_key(doc_id) {
+            offered.insert(doc_id.to_owned(), doc);
+        }
+    }
+
+    /// The document offered for `doc_id`, if `chunks` (what is on disk) are one snapshot that
+    /// declares its heads. Taken either way: an offer is for one reader.
+    fn take_offered(&self, doc_id: &str, chunks: &StoredChunks) -> Option<Automerge> {
+        let offered = self.offered().remove(doc_id)?;
+        let ([snapshot], []) = (chunks.snapshots.as_slice(), chunks.incrementals.as_slice()) else {
+            return None;
+        };
+        let mut declared = nimo_shared::sync::chunk_bounds::document_heads(snapshot)?;
+        declared.sort_unstable();
+        let mut heads = offered.get_heads();
+        heads.sort_unstable();
+        (declared == heads).then_some(offered)
+    }
+
+    fn offered(&self) -> std::sync::MutexGuard<'_, HashMap<String, Automerge>> {
+        // Every critical section leaves the map consistent.
+        self.offered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Every chunk of `doc_id` as stored, not loaded.
@@ -41,7 +89,7 @@ impl SqliteChunkStore {
         let doc_id = doc_id.to_owned();
         let rows = self
             .call(move |conn| {
-                let mut statement = conn.prepare(SELECT_DOCUMENT).map_err(sql_error)?;
+                let mut statement = conn.prepare_cached(SELECT_DOCUMENT).map_err(sql_error)?;
                 statement
                     .query_map(params![doc_id], |row| {
                         Ok((row.get::<_, String>(0)?, row.get::<_, Vec<u8>>(1)?))
@@ -192,6 +240,53 @@ mod tests {
         assert!(chunks.load_checked("doc1").1, "loaded whole");
         let loaded = loaded(&store, "doc1").await;
         assert_eq!(loaded.get_heads(), doc.get_heads());
+    }
+
+    /// An offered document is taken by the next load, once, and only while what is on disk is
+    /// one snapshot with its very heads; its actor tells it from a document loaded from disk.
+    #[tokio::test]
+    async fn an_offered_document_is_taken_once_and_only_while_the_disk_holds_exactly_it() {
+        let (_dir, store) = store();
+        let offered_actor = automerge::ActorId::from([7; 16]);
+        let mut doc = Automerge::new().with_actor(offered_actor.clone());
+        doc.transact(|tx| tx.put(ROOT, "venue", "富谷市民センター"))
+            .expect("first change");
+        let first = doc.get_heads();
+        put(
+            &store,
+            StorageKey::snapshot("doc1", "s").expect("valid"),
+            doc.save(),
+        )
+        .await;
+        store.offer_loaded("doc1", doc.clone());
+        assert_eq!(loaded(&store, "doc1").await.get_actor(), &offered_actor);
+        assert_ne!(
+            loaded(&store, "doc1").await.get_actor(),
+            &offered_actor,
+            "an offer is for one reader"
+        );
+
+        // A change stored since: the disk no longer holds exactly the offered document.
+        let older = doc.clone();
+        doc.transact(|tx| tx.put(ROOT, "capacity", 40_i64))
+            .expect("second change");
+        put(&store, incremental_key("doc1", "i"), doc.save_after(&first)).await;
+        store.offer_loaded("doc1", doc.clone());
+        let from_disk = loaded(&store, "doc1").await;
+        assert_ne!(from_disk.get_actor(), &offered_actor);
+        assert_eq!(from_disk.get_heads(), doc.get_heads());
+
+        // Other heads than the one snapshot's.
+        put(
+            &store,
+            StorageKey::snapshot("doc2", "s").expect("valid"),
+            doc.save(),
+        )
+        .await;
+        store.offer_loaded("doc2", older);
+        let from_disk = loaded(&store, "doc2").await;
+        assert_ne!(from_disk.get_actor(), &offered_actor);
+        assert_eq!(from_disk.get_heads(), doc.get_heads());
     }
 
     /// Whether a document loaded whole: only such a document may replace its chunks (the cold

@@ -53,6 +53,9 @@ pub struct SqliteChunkStore {
     queued: Arc<Mutex<Vec<QueuedWrite>>>,
     path: Arc<PathBuf>,
     written: Arc<std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<String>>>,
+    /// Documents their writers had loaded, for the next load of each
+    /// ([`SqliteChunkStore::offer_loaded`]).
+    pub(super) offered: Arc<Mutex<std::collections::HashMap<String, automerge::Automerge>>>,
 }
 
 impl fmt::Debug for SqliteChunkStore {
@@ -75,6 +78,7 @@ impl SqliteChunkStore {
             queued: Arc::default(),
             path: Arc::new(path.to_owned()),
             written: Arc::default(),
+            offered: Arc::default(),
         })
     }
 

@@ -75,6 +75,8 @@ struct Compaction {
     snapshot: Vec<u8>,
     /// The chunks it replaces: deleted once it is stored.
     replaces: Vec<nimo_shared::storage::StorageKey>,
+    /// The document loaded, offered to the projection once stored (it would load it again).
+    document: Automerge,
 }
 
 /// What a cold read found.
@@ -195,6 +197,7 @@ impl ColdReader for StoredDocuments {
                         Storing::Snapshot(Compaction {
                             snapshot,
                             replaces: Vec::new(),
+                            document: doc,
                         })
                     } else {
                         Storing::Nothing
@@ -214,6 +217,7 @@ impl ColdReader for StoredDocuments {
                     Storing::Snapshot(Compaction {
                         snapshot: doc.save(),
                         replaces,
+                        document: doc,
                     })
                 } else {
                     Storing::Changes(received)
@@ -308,6 +312,7 @@ impl StoredDocuments {
             };
             samod::storage::Storage::delete(&self.store, replaced).await;
         }
+        self.store.offer_loaded(doc_id, compaction.document);
         Some(())
     }
 }

@@ -194,11 +194,11 @@ impl ColdReader for StoredDocuments {
                         // it when that is exactly what the document now is (no re-encoding).
                         let snapshot =
                             sent_document(&data, &exchange.heads).unwrap_or_else(|| doc.save());
-                        Storing::Snapshot(Compaction {
+                        Storing::Snapshot(Box::new(Compaction {
                             snapshot,
                             replaces: Vec::new(),
                             document: doc,
-                        })
+                        }))
                     } else {
                         Storing::Nothing
                     };
@@ -214,11 +214,11 @@ impl ColdReader for StoredDocuments {
                 }
                 let received = doc.get_changes(&exchange.before);
                 let storing = if whole && replaces.len() + received.len() > COMPACT_ABOVE {
-                    Storing::Snapshot(Compaction {
+                    Storing::Snapshot(Box::new(Compaction {
                         snapshot: doc.save(),
                         replaces,
                         document: doc,
-                    })
+                    }))
                 } else {
                     Storing::Changes(received)
                 };
@@ -237,7 +237,7 @@ impl ColdReader for StoredDocuments {
                 Storing::Nothing => Some(()),
                 Storing::Changes(received) => this.store_received(&doc_id, &received).await,
                 Storing::Snapshot(compaction) => {
-                    this.store_compacted(&doc_id, &exchanged.heads, compaction)
+                    this.store_compacted(&doc_id, &exchanged.heads, *compaction)
                         .await
                 }
             };
@@ -377,7 +377,7 @@ enum Storing {
     /// Each change as its own chunk, as samod stores them.
     Changes(Vec<Change>),
     /// The whole document as one snapshot.
-    Snapshot(Compaction),
+    Snapshot(Box<Compaction>),
 }
 
 /// [`exchange`] on a document the caller keeps, with what the peer sent applied to it.

@@ -184,12 +184,13 @@ pub fn set_heads(
     now: i64,
 ) -> rusqlite::Result<bool> {
     let heads = serde_json::to_string(heads).unwrap_or_else(|_| "[]".to_owned());
-    let changed = conn.execute(
-        "UPDATE documents SET heads = ?2, \
-         updated_at = MAX(?3, (SELECT MAX(updated_at) + 1 FROM documents)) \
-         WHERE id = ?1 AND heads <> ?2",
-        params![doc_id, heads, now],
-    )?;
+    let changed = conn
+        .prepare_cached(
+            "UPDATE documents SET heads = ?2, \
+             updated_at = MAX(?3, (SELECT MAX(updated_at) + 1 FROM documents)) \
+             WHERE id = ?1 AND heads <> ?2",
+        )?
+        .execute(params![doc_id, heads, now])?;
     Ok(changed > 0)
 }
 

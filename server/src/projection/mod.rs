@@ -235,12 +235,9 @@ fn project_in(
 /// The heads (as the registry's JSON) `doc_id`'s report rows were last projected from.
 fn projected_heads(conn: &rusqlite::Connection, doc_id: &str) -> rusqlite::Result<Option<String>> {
     use rusqlite::OptionalExtension as _;
-    conn.query_row(
-        "SELECT heads FROM projected_heads WHERE doc_id = ?1",
-        [doc_id],
-        |r| r.get(0),
-    )
-    .optional()
+    conn.prepare_cached("SELECT heads FROM projected_heads WHERE doc_id = ?1")?
+        .query_row([doc_id], |r| r.get(0))
+        .optional()
 }
 
 fn write(
@@ -256,11 +253,11 @@ fn write(
         return Ok(Pass::NotRegistered);
     }
     tables::replace(conn, doc_id, doc)?;
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO projected_heads (doc_id, heads) VALUES (?1, ?2) \
          ON CONFLICT (doc_id) DO UPDATE SET heads = excluded.heads",
-        rusqlite::params![doc_id, heads_json],
-    )?;
+    )?
+    .execute(rusqlite::params![doc_id, heads_json])?;
     Ok(Pass::Rewritten)
 }
 

@@ -39,7 +39,8 @@ pub fn clear(conn: &Connection) -> rusqlite::Result<()> {
 /// build does not know, or a half-synced first change) keeps no rows and is logged.
 pub fn replace(conn: &Connection, doc_id: &str, doc: &Automerge) -> rusqlite::Result<()> {
     for table in TABLES {
-        conn.execute(&format!("DELETE FROM {table} WHERE doc_id = ?1"), [doc_id])?;
+        conn.prepare_cached(&format!("DELETE FROM {table} WHERE doc_id = ?1"))?
+            .execute([doc_id])?;
     }
     conflicted_fields(conn, doc_id, doc)?;
     let outcome = match doc::kind_of(doc) {
@@ -63,7 +64,7 @@ pub fn replace(conn: &Connection, doc_id: &str, doc: &Automerge) -> rusqlite::Re
 
 /// Records which fields hold concurrent values (not the values), for the office's queue.
 fn conflicted_fields(conn: &Connection, doc_id: &str, doc: &Automerge) -> rusqlite::Result<()> {
-    let mut insert = conn.prepare(
+    let mut insert = conn.prepare_cached(
         "INSERT OR REPLACE INTO proj_conflicts (doc_id, path, value_count) VALUES (?1, ?2, ?3)",
     )?;
     for conflict in nimo_shared::conflicts::conflicts(doc) {
@@ -104,25 +105,25 @@ fn session(conn: &Connection, doc_id: &str, session: &TrainingSession) -> rusqli
         Host::Prefecture => ("prefecture", None),
         Host::CoHosted(municipality) => ("co_hosted", Some(municipality.name())),
     };
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO proj_sessions (doc_id, course, audience, scope, host, host_municipality, \
          held_on, fiscal_year, venue_municipality, venue_area, capacity) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        params![
-            doc_id,
-            session.course.code(),
-            session.audience.map(|a| a.code()),
-            session.scope.map(|s| s.code()),
-            host,
-            host_municipality,
-            session.date.to_string(),
-            session.fiscal_year().reiwa_number(),
-            session.venue_municipality.name(),
-            session.venue_municipality.area().code(),
-            session.capacity,
-        ],
-    )?;
-    let mut insert = conn.prepare(
+    )?
+    .execute(params![
+        doc_id,
+        session.course.code(),
+        session.audience.map(|a| a.code()),
+        session.scope.map(|s| s.code()),
+        host,
+        host_municipality,
+        session.date.to_string(),
+        session.fiscal_year().reiwa_number(),
+        session.venue_municipality.name(),
+        session.venue_municipality.area().code(),
+        session.capacity,
+    ])?;
+    let mut insert = conn.prepare_cached(
         "INSERT INTO proj_attendees (doc_id, attendee_id, person_key, affiliation, district, \
          birth_year, checked_in, completed, ring_given, sticker_given, withdrawn, place) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
@@ -147,20 +148,20 @@ fn session(conn: &Connection, doc_id: &str, session: &TrainingSession) -> rusqli
 }
 
 fn visit_case(conn: &Connection, doc_id: &str, case: &VisitCase) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO proj_visit_cases (doc_id, hospital_municipality, eligibility, requested_on, \
          status, discharged_on, patient_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![
-            doc_id,
-            case.hospital_municipality.name(),
-            case.eligibility.code(),
-            case.requested_on.to_string(),
-            case.status.code(),
-            case.discharged_on.map(|d| d.to_string()),
-            sha256_hex(&format!("patient:{}", case.patient_code)),
-        ],
-    )?;
-    let mut insert = conn.prepare(
+    )?
+    .execute(params![
+        doc_id,
+        case.hospital_municipality.name(),
+        case.eligibility.code(),
+        case.requested_on.to_string(),
+        case.status.code(),
+        case.discharged_on.map(|d| d.to_string()),
+        sha256_hex(&format!("patient:{}", case.patient_code)),
+    ])?;
+    let mut insert = conn.prepare_cached(
         "INSERT INTO proj_visits (doc_id, visit_id, visited_on, fiscal_year, duration_minutes, \
          topics) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
@@ -179,51 +180,55 @@ fn visit_case(conn: &Connection, doc_id: &str, case: &VisitCase) -> rusqlite::Re
 }
 
 fn council(conn: &Connection, doc_id: &str, meeting: &CouncilMeeting) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO proj_council_meetings (doc_id, level, area, municipality, held_on, \
          fiscal_year, lived_experience, attendance_total) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![
-            doc_id,
-            meeting.level.code(),
-            meeting.area().map(|a| a.code()),
-            meeting.municipality.map(|m| m.name()),
-            meeting.date.to_string(),
-            meeting.fiscal_year().reiwa_number(),
-            meeting.lived_experience_took_part(),
-            meeting.total_attendance(),
-        ],
-    )?;
+    )?
+    .execute(params![
+        doc_id,
+        meeting.level.code(),
+        meeting.area().map(|a| a.code()),
+        meeting.municipality.map(|m| m.name()),
+        meeting.date.to_string(),
+        meeting.fiscal_year().reiwa_number(),
+        meeting.lived_experience_took_part(),
+        meeting.total_attendance(),
+    ])?;
     Ok(())
 }
 
 fn peer_group(conn: &Connection, doc_id: &str, group: &PeerSupportGroup) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO proj_peer_groups (doc_id, organisation, municipality) VALUES (?1, ?2, ?3)",
-        params![doc_id, group.organisation.code(), group.municipality.name()],
-    )?;
+    )?
+    .execute(params![
+        doc_id,
+        group.organisation.code(),
+        group.municipality.name()
+    ])?;
     for (year, yen) in &group.subsidies {
-        conn.execute(
+        conn.prepare_cached(
             "INSERT INTO proj_peer_subsidies (doc_id, fiscal_year, yen) VALUES (?1, ?2, ?3)",
-            params![
-                doc_id,
-                year.reiwa_number(),
-                i64::try_from(*yen).unwrap_or(i64::MAX)
-            ],
-        )?;
+        )?
+        .execute(params![
+            doc_id,
+            year.reiwa_number(),
+            i64::try_from(*yen).unwrap_or(i64::MAX)
+        ])?;
     }
     for (id, activity) in &group.activities {
-        conn.execute(
+        conn.prepare_cached(
             "INSERT INTO proj_peer_activities (doc_id, activity_id, kind, held_on, fiscal_year, \
              participants) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                doc_id,
-                id.to_string(),
-                activity.activity.code(),
-                activity.date.to_string(),
-                nimo_shared::FiscalYear::of(activity.date).reiwa_number(),
-                activity.participants,
-            ],
-        )?;
+        )?
+        .execute(params![
+            doc_id,
+            id.to_string(),
+            activity.activity.code(),
+            activity.date.to_string(),
+            nimo_shared::FiscalYear::of(activity.date).reiwa_number(),
+            activity.participants,
+        ])?;
     }
     Ok(())
 }

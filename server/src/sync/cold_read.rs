@@ -417,6 +417,11 @@ fn exchange_in(doc: &mut Automerge, may_write: bool, data: &[u8]) -> Option<Exch
     })
 }
 
+/// Whether `data`, a sync message, carries changes.
+fn brings_changes(data: &[u8]) -> bool {
+    automerge::sync::Message::decode(data).is_ok_and(|message| !message.changes.is_empty())
+}
+
 /// Whether `data`, a sync message, brings the peer's changes or tells of heads it has: what a
 /// device sends about a record it made, unlike a `request` from a peer with nothing.
 fn brings_something(data: &[u8]) -> bool {
@@ -695,8 +700,13 @@ impl ColdConnection {
                     return Decision::Held;
                 }
                 // Heads, a bloom filter, changes: one exchange from a fresh state answers it
-                // as samod would, and stores what it brings.
-                return Decision::Exchange(data.clone());
+                // as samod would, and stores what it brings. Unless it writes a document
+                // written cold before: a document written again is being worked on (a trainer
+                // checking people in, one message per tap), and each cold exchange loads it
+                // whole from SQLite, where samod applies a change to what it holds.
+                if registry.writes_to(&document) == 0 || !brings_changes(data) {
+                    return Decision::Exchange(data.clone());
+                }
             }
             _ => {}
         }

@@ -543,6 +543,42 @@ async fn a_write_to_a_document_nobody_else_holds_keeps_it_cold() {
     );
 }
 
+/// A `sync` frame from the device carrying `data`.
+fn sync_frame(data: Vec<u8>) -> (Message, Vec<u8>) {
+    let message = Message::Sync {
+        document_id: DOC,
+        sender_id: PeerId::new("device"),
+        target_id: PeerId::new(SERVER_PEER_ID),
+        data,
+    };
+    let frame = message.encode();
+    (message, frame)
+}
+
+/// A document written cold and then written again is being worked on (a trainer checking people
+/// in, one message per tap): the next write goes to the shard, where samod applies it to what
+/// it holds, instead of each write loading the whole document from SQLite.
+#[tokio::test]
+async fn a_document_written_cold_is_handed_to_the_shard_when_written_again() {
+    let reads = ColdReads::new(Scripted::answering(stored_a_write()));
+    let mut writer = device(&reads);
+    let (edited, _) = push(2, true);
+    let changes = edited.get_changes(&stored().get_heads());
+    let first = carrying(changes[0].deps().to_vec(), &changes[..1]);
+    assert!(matches!(
+        writer.send(sync_frame(first)).await,
+        Decision::Exchange(_)
+    ));
+    assert_eq!(
+        writer.replies.next().await,
+        Some(b"stored; your heads".to_vec())
+    );
+    assert!(!reads.is_hot(&DOC), "one write keeps it cold");
+    let second = carrying(edited.get_heads(), &changes[1..]);
+    assert_eq!(writer.send(sync_frame(second)).await, Decision::Shard);
+    assert!(reads.is_hot(&DOC));
+}
+
 #[tokio::test]
 async fn a_document_not_in_storage_is_left_to_the_shard() {
     let reads = ColdReads::new(Scripted::answering(Answer::ToShard));

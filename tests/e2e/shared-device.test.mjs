@@ -24,6 +24,7 @@ import {
 
 const FIRST = { login: "onagawa1", name: "女川 講師", role: "trainer", team: "女川", password: "a-long-trainer-passphrase-1" };
 const SECOND = { login: "ishinomaki1", name: "石巻 講師", role: "trainer", team: "石巻", password: "a-long-trainer-passphrase-2" };
+const THIRD = { login: "onagawa2", name: "女川 講師二", role: "trainer", team: "女川", password: "a-long-trainer-passphrase-3" };
 const VENUE = "女川町まちなか交流館";
 
 let dataDir;
@@ -36,6 +37,7 @@ before(async () => {
   dirs.push(dataDir);
   await addUser(dataDir, FIRST);
   await addUser(dataDir, SECOND);
+  await addUser(dataDir, THIRD);
   server = await startServer({ dataDir });
 });
 
@@ -120,4 +122,36 @@ test("a phone holding one trainer's records refuses another's login until the fi
     (e) => !/favicon|ERR_CONNECTION_REFUSED|Failed to load resource|WebSocket connection/.test(e),
   );
   assert.deepEqual(unexpected, []);
+});
+
+// Logging out deletes the phone's copy, so it waits for the server to confirm that the last
+// change is stored: acknowledged is not enough (it may still be only in the server's memory).
+test("logging out waits for the server to confirm the last change and refuses without it", async () => {
+  const profileDir = await tempDir("logout-profile");
+  dirs.push(profileDir);
+  const phone = await launchBrowser({ profileDir, viewport: { width: 360, height: 800 } });
+  try {
+    const page = await phone.context.newPage();
+    await page.goto(`${server.url}/trainer`);
+    await logIn(page, THIRD);
+    await page.getByText(/に同期済み$/).waitFor({ timeout: 30_000 });
+    // The confirmations are lost on the way: the new record is sent, never confirmed.
+    await page.route("**/api/sync/confirm", (route) => route.abort());
+    const docId = await createSession(page, VENUE);
+    await page.getByTestId("doc-status").getByText("送信済み").waitFor({ timeout: 30_000 });
+    await page.getByRole("button", { name: "ログアウト" }).click();
+    await page
+      .getByRole("alert")
+      .getByText(/サーバーへの保存がまだ確認できていません/)
+      .waitFor({ timeout: 30_000 });
+    assert.equal(new URL(page.url()).pathname, `/sessions/${docId}`);
+    // The server did store it; once its confirmation comes through, logging out goes on.
+    assert.deepEqual(await querySqlite(dbPath(), `SELECT COUNT(*) > 0 FROM chunks WHERE doc_id = '${docId}'`), [[1]]);
+    await page.unroute("**/api/sync/confirm");
+    await page.getByRole("button", { name: "ログアウト" }).click();
+    await page.waitForURL(/\/login$/, { timeout: 30_000 });
+    await page.getByLabel("ログイン名").waitFor();
+  } finally {
+    await phone.close().catch(() => {});
+  }
 });

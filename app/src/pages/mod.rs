@@ -82,9 +82,14 @@ pub fn App() -> impl IntoView {
 fn SyncStatusLine() -> impl IntoView {
     let signals = sync::signals();
     let error = RwSignal::new(None::<String>);
+    // Logging out may wait some seconds for the server to confirm the last changes.
+    let busy = RwSignal::new(false);
     let logout = move |_| {
+        busy.set(true);
+        error.set(None);
         wasm_bindgen_futures::spawn_local(async move {
             error.set(sync::logout().await.err());
+            busy.set(false);
         });
     };
     // The line is built once per login and only its text follows the status: a status change
@@ -98,7 +103,8 @@ fn SyncStatusLine() -> impl IntoView {
                 <p class="sync-status" role="status" data-pending-writes=move || signals.pending_writes.get()>
                     {move || label.get()}
                 </p>
-                <button type="button" class="logout" on:click=logout>"ログアウト"</button>
+                <button type="button" class="logout" on:click=logout
+                    disabled=move || busy.get() aria-busy=move || busy.get().to_string()>"ログアウト"</button>
                 {move || error.get().map(|m| view! { <p class="logout-error" role="alert">{m}</p> })}
             }
         })

@@ -15,6 +15,12 @@ pub struct Kv {
 }
 
 impl Kv {
+    /// The connection it uses, for the chunk store to share (one connection per page: deleting
+    /// the database waits for every connection to close).
+    pub fn database(&self) -> IdbDatabase {
+        self.db.clone()
+    }
+
     /// A store over an open database.
     pub fn new(db: IdbDatabase) -> Self {
         Self { db }

@@ -98,6 +98,16 @@ pub enum DeviceChunks {
     Sealed(SealedChunkStore),
 }
 
+impl DeviceChunks {
+    /// Closes the database connection (so the database can be deleted).
+    pub fn close(&self) {
+        match self {
+            DeviceChunks::Plain(store) => store.close(),
+            DeviceChunks::Sealed(store) => store.inner.close(),
+        }
+    }
+}
+
 impl ChunkStore for DeviceChunks {
     async fn load(&self, key: &StorageKey) -> Result<Option<Vec<u8>>, StoreError> {
         match self {

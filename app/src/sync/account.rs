@@ -191,11 +191,17 @@ async fn keep_session(session: SessionInfo) -> Result<(), net::NetError> {
             holder.user.display_name
         )));
     }
-    let kv = KV.with(|cell| cell.borrow().clone());
-    let db = store::idb::open(store::DATABASE)
-        .await
-        .map_err(|e| net::NetError::BadAnswer(e.to_string()))?;
-    let kv = kv.unwrap_or_else(|| Kv::new(db.clone()));
+    // The page's one connection, opened at boot; a second one would keep the database from
+    // being deleted at logout until the page closed.
+    let kv = match KV.with(|cell| cell.borrow().clone()) {
+        Some(kv) => kv,
+        None => Kv::new(
+            store::idb::open(store::DATABASE)
+                .await
+                .map_err(|e| net::NetError::BadAnswer(e.to_string()))?,
+        ),
+    };
+    let db = kv.database();
     kv.put(SESSION_KEY, &session)
         .await
         .map_err(|e| net::NetError::BadAnswer(e.to_string()))?;

@@ -351,9 +351,9 @@ pub fn exchange(mut doc: Automerge, may_write: bool, data: &[u8]) -> Option<Exch
     })
 }
 
-/// [`exchange`] on a document the caller keeps, with what the peer sent applied to it; the
-/// changes received are the caller's to collect (rebuilding them costs as much as a load, and
-/// a new document stored whole does not need them).
+/// What [`exchange_in`] made of a device's message. The changes received are the caller's to
+/// collect (`get_changes` rebuilds them, which costs as much as a load, and a new document
+/// stored whole does not need them).
 #[derive(Debug)]
 struct Exchange {
     messages: Vec<Vec<u8>>,

@@ -459,6 +459,7 @@ where
                     }
                 }
                 if let Err(rejected) = gate.admit(&frame).await {
+                    tracing::warn!(%rejected, "closing a sync connection: a hostile frame");
                     return Ended::Socket(format!("a hostile sync frame: {rejected}"));
                 }
                 links.send(shard, frame.bytes).await

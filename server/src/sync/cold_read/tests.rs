@@ -380,13 +380,8 @@ fn request_frame() -> (Message, Vec<u8>) {
     (message, frame)
 }
 
-/// A sync message from a device that holds exactly `doc`: an acknowledgement of it.
-fn acknowledgement(doc: &Automerge) -> (Message, Vec<u8>) {
-    let mut state = automerge::sync::State::new();
-    let data = doc
-        .generate_sync_message(&mut state)
-        .expect("something to say")
-        .encode();
+/// A `sync` frame from the device carrying `data`.
+fn sync_frame(data: Vec<u8>) -> (Message, Vec<u8>) {
     let message = Message::Sync {
         document_id: DOC,
         sender_id: PeerId::new("device"),
@@ -395,6 +390,16 @@ fn acknowledgement(doc: &Automerge) -> (Message, Vec<u8>) {
     };
     let frame = message.encode();
     (message, frame)
+}
+
+/// A sync message from a device that holds exactly `doc`: an acknowledgement of it.
+fn acknowledgement(doc: &Automerge) -> (Message, Vec<u8>) {
+    let mut state = automerge::sync::State::new();
+    sync_frame(
+        doc.generate_sync_message(&mut state)
+            .expect("something to say")
+            .encode(),
+    )
 }
 
 /// A connection of `reads` with its reply channel and the frames it hands back for the shard.
@@ -541,18 +546,6 @@ async fn a_write_to_a_document_nobody_else_holds_keeps_it_cold() {
         Decision::Held,
         "its acknowledgement of the heads it was told is held, as after a read"
     );
-}
-
-/// A `sync` frame from the device carrying `data`.
-fn sync_frame(data: Vec<u8>) -> (Message, Vec<u8>) {
-    let message = Message::Sync {
-        document_id: DOC,
-        sender_id: PeerId::new("device"),
-        target_id: PeerId::new(SERVER_PEER_ID),
-        data,
-    };
-    let frame = message.encode();
-    (message, frame)
 }
 
 /// A document written cold and then written again is being worked on (a trainer checking people

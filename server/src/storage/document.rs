@@ -55,7 +55,7 @@ impl SqliteChunkStore {
     /// Offers `doc`, just stored as `doc_id`'s one snapshot by a writer that had it loaded, to
     /// the next [`SqliteChunkStore::load_document`] of it (the projection's, which each write
     /// wakes): loading a pushed record again was a fifth of the server's CPU in W1
-    /// (BENCH-RESULTS, session 15). At most [`MAX_OFFERED`] wait; more are dropped.
+    /// (BENCH-RESULTS, session 15). At most `MAX_OFFERED` wait; more are dropped.
     pub fn offer_loaded(&self, doc_id: &str, doc: Automerge) {
         let mut offered = self.offered();
         if offered.len() < MAX_OFFERED || offered.contains_key(doc_id) {

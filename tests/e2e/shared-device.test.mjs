@@ -145,9 +145,11 @@ test("logging out waits for the server to confirm the last change and refuses wi
       .getByText(/サーバーへの保存がまだ確認できていません/)
       .waitFor({ timeout: 30_000 });
     assert.equal(new URL(page.url()).pathname, `/sessions/${docId}`);
-    // The server did store it; once its confirmation comes through, logging out goes on.
+    // The server did store it. The phone keeps asking while connected: once a confirmation
+    // comes through, the record says so, and logging out goes on.
     assert.deepEqual(await querySqlite(dbPath(), `SELECT COUNT(*) > 0 FROM chunks WHERE doc_id = '${docId}'`), [[1]]);
     await page.unroute("**/api/sync/confirm");
+    await page.getByTestId("doc-status").getByText("サーバーに保存済み").waitFor({ timeout: 15_000 });
     await page.getByRole("button", { name: "ログアウト" }).click();
     await page.waitForURL(/\/login$/, { timeout: 30_000 });
     await page.getByLabel("ログイン名").waitFor();

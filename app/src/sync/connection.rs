@@ -23,6 +23,9 @@ use crate::store;
 /// How long to wait before asking again whether sent changes are stored.
 const CONFIRM_RETRY_MS: u64 = 1_000;
 
+/// How long to wait before asking again after the question or its answer was lost.
+const CONFIRM_LOST_RETRY_MS: u64 = 5_000;
+
 #[derive(Deserialize)]
 struct Ticket {
     ticket: String,
@@ -287,6 +290,11 @@ pub(super) async fn confirm_round() {
         Ok(answer) => answer,
         Err(error) => {
             log_warn(&format!("sync: confirm failed: {error}"));
+            // Asked again while connected (else the records would show 送信済み until the
+            // next status change); offline, the next connection asks.
+            if !matches!(signals().status.get_untracked(), SyncStatus::Offline) {
+                driver::schedule_confirm(CONFIRM_LOST_RETRY_MS);
+            }
             return;
         }
     };

@@ -79,9 +79,15 @@ test("a phone holding one trainer's records refuses another's login until the fi
   await page.getByText("この端末は女川 講師さん（onagawa1）が使っています。", { exact: true }).waitFor();
   assert.equal(await page.getByLabel("ログイン名").inputValue(), FIRST.login);
 
-  // Another trainer is refused: the phone is the first one's until they log out.
+  // Another trainer is refused: the phone is the first one's until they log out. The server
+  // refuses before starting a session (the phone names its person in the login), so no
+  // refused session's cookie replaces the first one's.
   await submitLogin(page, SECOND);
   await page.getByRole("alert").getByText(/この端末は女川 講師さん（onagawa1）が使っています/).waitFor();
+  assert.deepEqual(
+    await querySqlite(dbPath(), `SELECT COUNT(*) FROM sessions s JOIN users u ON u.id = s.user_id WHERE u.login = '${SECOND.login}'`),
+    [[0]],
+  );
   // Nor can they take it over while a change is only here.
   const handOver = page.getByRole("button", { name: "別の人が使う（この端末の記録を消す）" });
   await handOver.click();

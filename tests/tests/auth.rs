@@ -155,3 +155,53 @@ async fn a_one_time_password_must_be_changed_before_anything_else() -> anyhow::R
     assert_eq!(me.status(), StatusCode::OK);
     server.stop().await
 }
+
+/// A device keeps one person's records, and the app names that person in its login: anyone
+/// else is refused before a session starts, so no refused session's cookie replaces the
+/// holder's, and an office user (second factor) is refused before their challenge too.
+#[tokio::test]
+async fn a_login_on_a_device_kept_by_another_person_starts_no_session() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let hanako = server
+        .add_user("hanako", Role::Trainer, Some("仙南"), false)
+        .await?;
+    server
+        .add_user("taro", Role::Trainer, Some("仙南"), false)
+        .await?;
+    server.add_user("office", Role::Office, None, false).await?;
+    let login_on_hanakos_device = |login: &'static str| {
+        reqwest::Client::new()
+            .post(server.url("/api/login"))
+            .json(&serde_json::json!({
+                "login": login,
+                "password": PASSWORD,
+                "device_holder": hanako.id,
+            }))
+            .send()
+    };
+    let sessions = || async {
+        server
+            .state
+            .db
+            .call(|conn| {
+                conn.query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get::<_, i64>(0))
+                    .map_err(nimo_server::db::DbError::from)
+            })
+            .await
+    };
+    for other in ["taro", "office"] {
+        let refused = login_on_hanakos_device(other).await?;
+        assert_eq!(refused.status(), StatusCode::CONFLICT, "{other}");
+        assert!(refused.headers().get(header::SET_COOKIE).is_none());
+        let body: serde_json::Value = refused.json().await?;
+        assert_eq!(body["code"], "device_held");
+        assert!(body.get("challenge").is_none(), "no second factor asked");
+    }
+    assert_eq!(sessions().await?, 0);
+
+    let kept = login_on_hanakos_device("hanako").await?;
+    assert_eq!(kept.status(), StatusCode::OK);
+    assert!(kept.headers().get(header::SET_COOKIE).is_some());
+    assert_eq!(sessions().await?, 1);
+    server.stop().await
+}

@@ -104,17 +104,39 @@ struct SecondFactorNeeded {
     challenge: String,
 }
 
+/// The refusal of a login on a device that keeps `holder`'s records.
+fn held_by(holder: &SessionInfo) -> net::NetError {
+    net::NetError::Refused(format!(
+        "{}「別の人が使う」で引き継ぐか、{}さんがログインして同期し、ログアウトしてから使ってください。",
+        holder.user.as_device_holder(),
+        holder.user.display_name
+    ))
+}
+
 /// Logs in with the password; either done, or the second factor is asked for.
 pub async fn login(login: String, password: String) -> Result<LoginStep, net::NetError> {
     #[derive(Serialize)]
     struct Login {
         login: String,
         password: String,
+        /// The server refuses anyone else before starting a session, so the holder's session
+        /// cookie is not replaced by a refused one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        device_holder: Option<String>,
     }
-    match net::post_json::<_, SessionInfo>("/api/login", &Login { login, password }).await {
+    let holder = signals().session.get_untracked();
+    let request = Login {
+        login,
+        password,
+        device_holder: holder.as_ref().map(|kept| kept.user.id.clone()),
+    };
+    match net::post_json::<_, SessionInfo>("/api/login", &request).await {
         Ok(session) => {
             keep_session(session).await?;
             Ok(LoginStep::Done)
+        }
+        Err(error) if error.code().as_deref() == Some("device_held") => {
+            Err(holder.as_ref().map_or(error, held_by))
         }
         Err(net::NetError::Status(401, body)) => {
             match serde_json::from_str::<SecondFactorNeeded>(&body) {
@@ -185,11 +207,7 @@ async fn keep_session(session: SessionInfo) -> Result<(), net::NetError> {
                 "login: the refused session was not ended: {error}"
             ));
         }
-        return Err(net::NetError::Refused(format!(
-            "{}「別の人が使う」で引き継ぐか、{}さんがログインして同期し、ログアウトしてから使ってください。",
-            holder.user.as_device_holder(),
-            holder.user.display_name
-        )));
+        return Err(held_by(&holder));
     }
     // The page's one connection, opened at boot; a second one would keep the database from
     // being deleted at logout until the page closed.

@@ -32,6 +32,18 @@ struct ServerError {
 }
 
 impl NetError {
+    /// The server's code for what it refused (`device_held`, `unauthenticated`, …), when it
+    /// answered with one.
+    pub fn code(&self) -> Option<String> {
+        match self {
+            NetError::Status(_, body) => serde_json::from_str::<ServerError>(body)
+                .ok()
+                .map(|answer| answer.code)
+                .filter(|code| !code.is_empty()),
+            _ => None,
+        }
+    }
+
     /// The text to show a person: the server's own message where it sent one, never its raw
     /// answer.
     pub fn message_ja(&self) -> String {
@@ -156,5 +168,20 @@ mod tests {
             "ログイン名またはパスワードが違います。"
         );
         assert_eq!(NetError::Refused("理由".to_owned()).message_ja(), "理由");
+    }
+
+    #[test]
+    fn the_servers_code_is_read_from_its_answer_only() {
+        let held = NetError::Status(
+            409,
+            r#"{"code":"device_held","error":"この端末は別の人の記録を保存しています。"}"#
+                .to_owned(),
+        );
+        assert_eq!(held.code().as_deref(), Some("device_held"));
+        assert_eq!(
+            NetError::Status(502, "<html></html>".to_owned()).code(),
+            None
+        );
+        assert_eq!(NetError::Offline("no network".to_owned()).code(), None);
     }
 }

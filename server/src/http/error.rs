@@ -49,6 +49,9 @@ pub enum AppError {
     /// The request conflicts with what exists (an id registered differently).
     #[error("conflict")]
     Conflict,
+    /// A login on a device that keeps another person's records (one person per device).
+    #[error("the device keeps another person's records")]
+    DeviceHeld,
     /// What the request was based on has changed meanwhile (someone else acted first); the
     /// message says what to do, in Japanese.
     #[error("outdated: {0}")]
@@ -160,6 +163,12 @@ impl AppError {
                 StatusCode::CONFLICT,
                 "conflict",
                 "同じIDの文書が別の内容で登録されています。".to_owned(),
+            ),
+            Self::DeviceHeld => (
+                StatusCode::CONFLICT,
+                "device_held",
+                "この端末は別の人の記録を保存しています。その人が同期してログアウトしてから使ってください。"
+                    .to_owned(),
             ),
             Self::BadRequest(message) => (StatusCode::BAD_REQUEST, "bad_request", message.clone()),
             Self::Outdated(message) => (StatusCode::CONFLICT, "outdated", message.clone()),

@@ -51,6 +51,10 @@ pub struct LoginRequest {
     /// `"api"` returns a bearer token in the body instead of setting a cookie.
     #[serde(default)]
     client: Option<String>,
+    /// The user whose records the device keeps (one person per device): anyone else's login
+    /// is refused before a session starts, so the device's cookie stays that person's.
+    #[serde(default)]
+    device_holder: Option<String>,
 }
 
 /// A started session's answer.
@@ -77,8 +81,13 @@ struct SecondFactorNeeded<'a> {
 enum PasswordOutcome {
     Throttled,
     Failed,
-    SecondFactor { challenge: String, enrol: bool },
+    SecondFactor {
+        challenge: String,
+        enrol: bool,
+    },
     Started(SessionToken, Session),
+    /// The right password, on a device that keeps another person's records.
+    HeldByAnother,
 }
 
 fn audit(conn: &Connection, event: AuditEvent) -> Result<(), AppError> {
@@ -157,6 +166,21 @@ pub async fn login(
                 record_failure(conn, &request.login, &address, now, event)?;
                 return Ok(PasswordOutcome::Failed);
             }
+            if request
+                .device_holder
+                .as_deref()
+                .is_some_and(|holder| holder != user.id)
+            {
+                audit(
+                    conn,
+                    AuditEvent::new(Action::LoginFailed)
+                        .user(&user.id)
+                        .detail(format!(
+                            "the device keeps another person's records; address {address}"
+                        )),
+                )?;
+                return Ok(PasswordOutcome::HeldByAnother);
+            }
             if user.role.requires_second_factor() {
                 let enrol = mfa::state(conn, &user.id)? == MfaState::NotEnrolled;
                 let pending = Challenge {
@@ -188,6 +212,10 @@ pub async fn login(
         PasswordOutcome::Failed => {
             tracing::info!("login refused");
             Err(AppError::BadCredentials)
+        }
+        PasswordOutcome::HeldByAnother => {
+            tracing::info!("login refused: the device keeps another person's records");
+            Err(AppError::DeviceHeld)
         }
         PasswordOutcome::SecondFactor { challenge, enrol } => {
             let (code, error) = if enrol {

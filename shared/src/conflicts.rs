@@ -73,10 +73,28 @@ impl Conflict {
 
 /// Every conflicted field of the document, in key order. Text objects are not walked: concurrent
 /// typing merges character by character and never conflicts.
-pub fn conflicts(doc: &impl ReadDoc) -> Vec<Conflict> {
+pub fn conflicts(doc: &Automerge) -> Vec<Conflict> {
     let mut found = Vec::new();
-    collect(doc, &automerge::ROOT, &mut Vec::new(), &mut found);
+    if has_concurrent_changes(doc) {
+        collect(doc, &automerge::ROOT, &mut Vec::new(), &mut found);
+    }
     found
+}
+
+/// Whether any two changes of the document are concurrent. Only then can a field hold more than
+/// one value: along one line of changes every write supersedes the values it saw. Most records
+/// are one line (one device, or devices taking turns), and reading the change graph is far
+/// cheaper than walking every map (the walk was 6% of the server's CPU in a burst of first
+/// pushes; BENCH-RESULTS.md, "Session 16").
+pub fn has_concurrent_changes(doc: &Automerge) -> bool {
+    if doc.get_heads().len() > 1 {
+        return true;
+    }
+    // One head: the changes are one line unless one of them merged two lines (two lines that
+    // began apart must have been merged too, or there would be two heads).
+    doc.get_changes_meta(&[])
+        .iter()
+        .any(|change| change.deps.len() > 1)
 }
 
 /// The conflicted fields inside the map `obj`, which sits at `path` (its keys from the root).

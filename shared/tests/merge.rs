@@ -356,3 +356,46 @@ fn documents_saved_and_loaded_merge_like_forks() {
     assert!(merged.roster[&attendee_id(1)].checked_in_at.is_some());
     assert!(merged.roster[&attendee_id(0)].completed);
 }
+
+#[test]
+fn devices_taking_turns_leave_one_line_of_changes_and_no_conflict() {
+    let mut hall = session_doc_with(2);
+    let who = attendee_id(1);
+    mark_completed(&mut hall, who, true, at("2025-06-14T15:30:00+09:00")).expect("mark");
+    // The second phone takes the hall's document and changes the same field after it.
+    let mut second_phone = fork_on(&hall, 2);
+    mark_completed(
+        &mut second_phone,
+        who,
+        false,
+        at("2025-06-14T15:31:00+09:00"),
+    )
+    .expect("mark");
+    hall.merge(&mut second_phone).expect("merge");
+    assert!(
+        !nimo_shared::conflicts::has_concurrent_changes(&hall),
+        "two writers, one after the other"
+    );
+    assert!(conflicts(&hall).is_empty());
+    assert!(!session_of(&hall).roster[&who].completed);
+
+    // A write made concurrently, merged into one head, is seen, and so is its conflict.
+    let mut third_phone = fork_on(&hall, 3);
+    mark_completed(&mut hall, who, true, at("2025-06-14T15:40:00+09:00")).expect("mark");
+    mark_completed(&mut third_phone, who, true, at("2025-06-14T15:41:00+09:00")).expect("mark");
+    mark_completed(
+        &mut third_phone,
+        who,
+        false,
+        at("2025-06-14T15:42:00+09:00"),
+    )
+    .expect("mark");
+    hall.merge(&mut third_phone).expect("merge");
+    let mut after = hall.transaction();
+    automerge::transaction::Transactable::put(&mut after, automerge::ROOT, "note", "later")
+        .expect("put");
+    after.commit();
+    assert_eq!(hall.get_heads().len(), 1, "one head again");
+    assert!(nimo_shared::conflicts::has_concurrent_changes(&hall));
+    assert_eq!(conflicts(&hall).len(), 1);
+}

@@ -13,7 +13,8 @@ use nimo_server::http::auth::PasswordChange;
 use nimo_server::http::login::{EnrolRequest, LoginRequest, SecondFactorRequest};
 use nimo_server::office::{conflicts::Resolve, duplicates::Merge};
 use nimo_server::reports::{ReportQuery, SetTarget};
-use nimo_server::sync::api::{ConfirmRequest, ManifestQuery, MembersRequest, RegisterRequest};
+use nimo_server::sync::api::{ConfirmRequest, ManifestQuery, MembersRequest};
+use nimo_server::sync::registration::{RegisterBatchRequest, RegisterRequest};
 use nimo_server::sync::ws::TicketQuery;
 
 /// The handlers' own checks on strings a body carries (their fields are private to the server,
@@ -41,7 +42,7 @@ fuzz_target!(|input: &[u8]| {
     let Some((&endpoint, body)) = input.split_first() else {
         return;
     };
-    match endpoint % 14 {
+    match endpoint % 15 {
         0 => drop(serde_json::from_slice::<LoginRequest>(body)),
         1 => drop(serde_json::from_slice::<PasswordChange>(body)),
         2 => drop(serde_json::from_slice::<RegisterRequest>(body)),
@@ -55,6 +56,7 @@ fuzz_target!(|input: &[u8]| {
         10 => drop(serde_json::from_slice::<Merge>(body)),
         11 => drop(serde_json::from_slice::<Resolve>(body)),
         12 => drop(serde_json::from_slice::<SetTarget>(body)),
+        13 => drop(serde_json::from_slice::<RegisterBatchRequest>(body)),
         _ => drop(serde_urlencoded::from_bytes::<ReportQuery>(body)),
     }
     if let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) {

@@ -109,10 +109,27 @@ pub async fn backup(data_dir: &Path, target: &Path) -> Result<CheckReport, Backu
         }
     };
     checkpoint(&partial)?;
-    // A backup is one self-contained file: no WAL beside it.
-    open_connection(&partial)?.pragma_update(None, "journal_mode", "DELETE")?;
+    leave_wal(&partial)?;
     std::fs::rename(&partial, target).map_err(io(target))?;
     Ok(report)
+}
+
+/// Makes the copy one self-contained file: no WAL beside it. Leaving WAL mode needs the only
+/// connection to the file, and the check's chunk store closes its own on its thread a moment
+/// after it is dropped ("database is locked" in CI): retried meanwhile, for up to 5 s.
+fn leave_wal(path: &Path) -> Result<(), BackupError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match open_connection(path)?.pragma_update(None, "journal_mode", "DELETE") {
+            Err(rusqlite::Error::SqliteFailure(error, _))
+                if error.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            done => return Ok(done?),
+        }
+    }
 }
 
 /// Folds the WAL into the main file, so the main file alone holds every commit.

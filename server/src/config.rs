@@ -37,12 +37,13 @@ pub struct Config {
     /// How many samod repositories the documents are sharded over (`sync::shards`): samod's
     /// hub does work per event proportional to its connections × its loaded documents, and
     /// keeps a sync state for each such pair, so each shard holds a K-th of the documents and
-    /// only the connections that use them. 256 by default (BENCH-RESULTS.md, session 11): a
-    /// device connection opens a virtual connection only to the shards it reaches, so more
-    /// shards cost an idle connection nothing, and W2's peak memory was 119 MB with 256
-    /// against 149 MB with 64 and 135 MB with 1,024; 1,000 open connections peaked at 340 MB
-    /// (384 MB with 64). Changing it between starts is safe: a document moves to another
-    /// shard, which loads it from storage.
+    /// only the connections that use them. 64 by default (BENCH-RESULTS.md, session 16): since
+    /// first pushes and reads of stored documents are answered without samod (`cold_read`),
+    /// W2 measured the same with 16, 64 and 256 shards and `bench load` (300 connections) the
+    /// same with 64 and 256, while each shard ticks ten times a second: 256 cost an idle server
+    /// ~1% of a core, and W1's server CPU was 0.33 s against 0.30 s with 64.
+    /// (Session 11 chose 256 when every exchange went through samod.) Changing it between
+    /// starts is safe: a document moves to another shard, which loads it from storage.
     pub sync_shards: usize,
     /// Per-connection limits on sync frames (built in; not read from the file or environment,
     /// tests lower them).
@@ -69,7 +70,7 @@ impl Default for Config {
             log_format: LogFormat::Pretty,
             max_document_bytes: 8 * 1024 * 1024,
             behind_proxy: false,
-            sync_shards: 256,
+            sync_shards: 64,
             sync_rate_limit: crate::sync::rate::RateLimit::default(),
         }
     }
@@ -341,9 +342,9 @@ mod tests {
     }
 
     #[test]
-    fn sync_shards_default_to_256_and_layer_like_the_rest() {
+    fn sync_shards_default_to_64_and_layer_like_the_rest() {
         let config = Config::from_layers(None, env(&[])).expect("defaults load");
-        assert_eq!(config.sync_shards, 256);
+        assert_eq!(config.sync_shards, 64);
         let config = Config::from_layers(
             Some(("sync_shards = 4\n", Path::new("nimo.toml"))),
             env(&[]),
@@ -352,10 +353,10 @@ mod tests {
         assert_eq!(config.sync_shards, 4);
         let config = Config::from_layers(
             Some(("sync_shards = 4\n", Path::new("nimo.toml"))),
-            env(&[("NIMO_SYNC_SHARDS", "64")]),
+            env(&[("NIMO_SYNC_SHARDS", "128")]),
         )
         .expect("environment loads");
-        assert_eq!(config.sync_shards, 64);
+        assert_eq!(config.sync_shards, 128);
     }
 
     #[test]

@@ -21,9 +21,10 @@ pub struct DocEntry {
     pub updated_at: i64,
 }
 
-/// Registers a new document. Returns false when the id is taken.
+/// Registers a new document inside the caller's transaction (a batch registers many in one).
+/// Returns false when the id is taken.
 pub fn register(
-    conn: &mut Connection,
+    conn: &Connection,
     id: &str,
     kind: DocKind,
     team_id: Option<&str>,
@@ -31,10 +32,9 @@ pub fn register(
     members: &[String],
     now: i64,
 ) -> rusqlite::Result<bool> {
-    let tx = conn.transaction()?;
     // Cached statements: a device registers each record it made before its first push, and
     // the share policy asks for a document's facts at every cold exchange.
-    let inserted = tx
+    let inserted = conn
         .prepare_cached(
             "INSERT OR IGNORE INTO documents (id, kind, team_id, created_by, created_at, updated_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, MAX(?5, (SELECT COALESCE(MAX(updated_at), 0) + 1 FROM documents)))",
@@ -44,12 +44,11 @@ pub fn register(
         return Ok(false);
     }
     for member in members {
-        tx.prepare_cached(
+        conn.prepare_cached(
             "INSERT OR IGNORE INTO document_members (document_id, user_id) VALUES (?1, ?2)",
         )?
         .execute(params![id, member])?;
     }
-    tx.commit()?;
     Ok(true)
 }
 

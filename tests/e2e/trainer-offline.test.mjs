@@ -3,12 +3,15 @@
 // opens from its cache, records a session and its check-ins, survives a browser restart on the
 // same profile, and everything reaches the server's database once it is back. Then two phones
 // check in different people to one session while the server is down and both end with the union.
+// Last, sessions made offline are registered together when the server returns, and one the
+// server refuses says why while the others go through.
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import {
   addUser,
   artifacts,
+  changeSqlite,
   createSession,
   launchBrowser,
   logIn,
@@ -21,6 +24,7 @@ import {
 
 const TRAINER = { login: "onagawa1", name: "女川 講師", role: "trainer", team: "女川", password: "a-long-trainer-passphrase-1" };
 const PARTNER = { login: "onagawa2", name: "石巻 講師", role: "trainer", team: "女川", password: "a-long-trainer-passphrase-2" };
+const ELSEWHERE = { login: "sennan1", name: "仙南 講師", role: "trainer", team: "仙南", password: "a-long-trainer-passphrase-3" };
 
 let dataDir;
 let server;
@@ -33,6 +37,7 @@ before(async () => {
   dirs.push(dataDir);
   await addUser(dataDir, TRAINER);
   await addUser(dataDir, PARTNER);
+  await addUser(dataDir, ELSEWHERE);
   server = await startServer({ dataDir });
   listen = server.listen;
 });
@@ -107,23 +112,35 @@ async function expectServerRows(docId, expected) {
   assert.deepEqual(rows, expected, "the server's projection of the roster");
 }
 
-test("installed once online, the app works with the server stopped and syncs when it returns", async () => {
-  const profileDir = await tempDir("offline-profile");
+/** A trainer's phone on a fresh profile, logged in online with the service worker in control. */
+async function installedOnline(prefix) {
+  const profileDir = await tempDir(prefix);
   dirs.push(profileDir);
-  let browser = await browserOn(profileDir, { width: 360, height: 800 });
-  let page = await browser.context.newPage();
-
-  // 1. Online: log in; the service worker installs and takes over.
+  const browser = await browserOn(profileDir, { width: 360, height: 800 });
+  const page = await browser.context.newPage();
   await page.goto(`${server.url}/trainer`);
   await logIn(page, TRAINER);
   await page.getByText(/に同期済み$/).waitFor({ timeout: 30_000 });
   await serviceWorkerReady(page);
+  return { profileDir, browser, page };
+}
 
-  // 2. The server process stops. A reload comes from the service worker's cache.
+/** Stops the server; the page reloads from the service worker's cache and says it is offline. */
+async function serverGone(page) {
   await server.stop();
   await page.reload();
   await page.getByRole("heading", { name: "研修の受付" }).waitFor({ timeout: 20_000 });
   await page.getByText(/^オフライン/).waitFor({ timeout: 20_000 });
+}
+
+test("installed once online, the app works with the server stopped and syncs when it returns", async () => {
+  // 1. Online: log in; the service worker installs and takes over.
+  const installed = await installedOnline("offline-profile");
+  const { profileDir } = installed;
+  let { browser, page } = installed;
+
+  // 2. The server process stops. A reload comes from the service worker's cache.
+  await serverGone(page);
   const docId = await createSession(page, "女川町まちなか交流館");
   // The pre-registration roster comes from a CSV file (as Excel writes it: BOM, CRLF). A file
   // with a bad row is refused whole, naming the row.
@@ -237,4 +254,59 @@ test("two phones check different people in to one session offline and both end w
   }
   await expectServerRows(docId, [[4, 4, 2]]);
   for (const { browser } of phones) assert.deepEqual(unexpectedErrors(browser), []);
+});
+
+test("sessions made offline register together on return; one whose id was taken says why", async () => {
+  const { page } = await installedOnline("offline-batch");
+
+  // Offline, two sessions are made.
+  await serverGone(page);
+  const taken = await createSession(page, "女川町総合体育館");
+  await page.goto(`${server.url}/trainer`);
+  await page.getByRole("heading", { name: "研修の受付" }).waitFor({ timeout: 20_000 });
+  const kept = await createSession(page, "女川町保健センター");
+  await page.goto(`${server.url}/trainer`);
+  await page.getByRole("heading", { name: "研修の受付" }).waitFor({ timeout: 20_000 });
+
+  // Meanwhile another team's document took the first one's id (only a collision or a hostile
+  // device could do that): written into the stopped server's registry.
+  const [[otherUser, otherTeam]] = await querySqlite(
+    dbPath(),
+    `SELECT id, team_id FROM users WHERE login = '${ELSEWHERE.login}'`,
+  );
+  await changeSqlite(
+    dbPath(),
+    `INSERT INTO documents (id, kind, team_id, created_by, created_at, updated_at) VALUES ` +
+      `('${taken}', 'training_session', '${otherTeam}', '${otherUser}', 1, ` +
+      `(SELECT COALESCE(MAX(updated_at), 0) + 1 FROM documents))`,
+  );
+
+  // The server returns: one request registers both; the refused one says why, on its row.
+  server = await startServer({ dataDir, listen });
+  await page
+    .getByRole("alert")
+    .getByText("サーバーが受け付けませんでした: 同じIDの文書が別の内容で登録されています。")
+    .waitFor({ timeout: 30_000 });
+  const deadline = Date.now() + 30_000;
+  let stored = [];
+  while (Date.now() < deadline && stored.length === 0) {
+    stored = await querySqlite(dbPath(), `SELECT venue_municipality FROM proj_sessions WHERE doc_id = '${kept}'`);
+    if (stored.length === 0) await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  assert.deepEqual(stored, [["女川町"]], "the other session of the batch reached the server");
+  const [[trainerTeam]] = await querySqlite(dbPath(), `SELECT team_id FROM users WHERE login = '${TRAINER.login}'`);
+  assert.deepEqual(
+    await querySqlite(dbPath(), `SELECT id, team_id FROM documents WHERE id IN ('${taken}', '${kept}') ORDER BY id = '${kept}'`),
+    [[taken, otherTeam], [kept, trainerTeam]],
+    "the refused id still belongs to the other team; the new one to the trainer's",
+  );
+  assert.deepEqual(
+    await querySqlite(dbPath(), `SELECT COUNT(*) FROM proj_sessions WHERE doc_id = '${taken}'`),
+    [[0]],
+    "nothing of the refused session left the device",
+  );
+  // It stays on this device, so logging out is refused.
+  await page.getByRole("button", { name: "ログアウト" }).click();
+  await page.getByRole("alert").getByText(/同期が終わってからログアウトしてください/).waitFor();
+  assert.match(new URL(page.url()).pathname, /^\/trainer/);
 });

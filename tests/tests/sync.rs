@@ -233,6 +233,104 @@ async fn registering_needs_a_valid_id_and_the_right_role() -> anyhow::Result<()>
 }
 
 #[tokio::test]
+async fn a_batch_registers_each_document_as_one_would_and_refuses_only_the_bad_ones()
+-> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    server
+        .add_user("trainer", Role::Trainer, Some("仙南"), false)
+        .await?;
+    server
+        .add_user("other", Role::Trainer, Some("女川"), false)
+        .await?;
+    let trainer = server.api_client("trainer").await?;
+    let other = server.api_client("other").await?;
+    let new_id = || -> anyhow::Result<String> {
+        Ok(
+            samod::DocumentId::try_from(nimo_server::accounts::random_bytes::<16>().to_vec())?
+                .to_string(),
+        )
+    };
+    let (fresh, repeated, theirs, case) = (new_id()?, new_id()?, new_id()?, new_id()?);
+    assert_eq!(
+        trainer.register(&repeated, "training_session", &[]).await?,
+        reqwest::StatusCode::CREATED
+    );
+    assert_eq!(
+        other.register(&theirs, "training_session", &[]).await?,
+        reqwest::StatusCode::CREATED
+    );
+    let session = |id: &str| serde_json::json!({ "id": id, "kind": "training_session" });
+    let (status, answer) = trainer
+        .post(
+            "/api/docs/batch",
+            serde_json::json!({ "docs": [
+                session(&fresh),
+                session("not-an-id"),
+                { "id": case, "kind": "visit_case" },
+                session(&repeated),
+                session(&theirs),
+            ] }),
+        )
+        .await?;
+    assert_eq!(status, reqwest::StatusCode::OK, "{answer}");
+    let results = answer["results"].as_array().expect("results");
+    let seen: Vec<(&str, u64, &str)> = results
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap_or_default(),
+                r["status"].as_u64().unwrap_or_default(),
+                r["code"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (fresh.as_str(), 201, ""),
+            ("not-an-id", 400, "bad_request"),
+            (case.as_str(), 403, "forbidden"),
+            (repeated.as_str(), 200, ""),
+            (theirs.as_str(), 409, "conflict"),
+        ],
+        "each document is answered as `POST /api/docs` would answer it, in order"
+    );
+    assert!(
+        results[1]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("文書ID")),
+        "a refusal says why, in Japanese: {answer}"
+    );
+    // The batch's new document is registered (to this trainer), the refused ones are not.
+    assert_eq!(
+        trainer.register(&fresh, "training_session", &[]).await?,
+        reqwest::StatusCode::OK
+    );
+    assert_eq!(
+        other.register(&fresh, "training_session", &[]).await?,
+        reqwest::StatusCode::CONFLICT
+    );
+    assert_eq!(
+        other.register(&case, "training_session", &[]).await?,
+        reqwest::StatusCode::CREATED,
+        "a refused id stays free"
+    );
+    // Too many at once is refused as a whole, with the limit.
+    let too_many: Vec<_> = (0..=nimo_server::sync::registration::MAX_BATCH)
+        .map(|_| new_id().map(|id| session(&id)))
+        .collect::<anyhow::Result<_>>()?;
+    let (status, answer) = trainer
+        .post("/api/docs/batch", serde_json::json!({ "docs": too_many }))
+        .await?;
+    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST);
+    assert!(
+        answer["error"].as_str().is_some_and(|e| e.contains("500")),
+        "{answer}"
+    );
+    server.stop().await
+}
+
+#[tokio::test]
 async fn a_stored_session_is_projected_and_listed_in_the_manifest() -> anyhow::Result<()> {
     use nimo_shared::{
         AttendeeId, Timestamp,

@@ -1,6 +1,7 @@
 //! Every sync of a visit case leaves an audit row (issue #6): who (user and device), which
 //! document, what access was given, and never the content; a trainer's attempt is recorded as
-//! denied, and the manifest listing is recorded too. The chain still verifies afterwards.
+//! denied, and the manifest listing and the case's registration are recorded too. The chain
+//! still verifies afterwards.
 
 use automerge::transaction::Transactable as _;
 use nimo_server::accounts::Role;
@@ -92,6 +93,15 @@ async fn syncing_and_listing_a_visit_case_is_audited_without_content() -> anyhow
         })
     };
     assert!(wrote(first.id.as_str()), "{rows:?}");
+    // Opening the case was audited too: who, from which device, how many are assigned.
+    assert!(
+        rows.iter()
+            .any(|(action, u, device, d)| action == "document_registered"
+                && u.as_deref() == Some(first.id.as_str())
+                && device.is_some()
+                && d == "visit_case, 2 assigned"),
+        "{rows:?}"
+    );
     assert!(
         !wrote(trainer.id.as_str()),
         "the trainer wrote nothing: {rows:?}"

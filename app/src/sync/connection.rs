@@ -2,8 +2,9 @@
 //!
 //! Tickets are single-use, so every attempt asks for a new one; the server binds a fresh peer
 //! id to each, which the client takes while offline. Documents created offline are registered
-//! (`POST /api/docs`) before any of their sync messages leave. The manifest is asked for with
-//! the cursor this device last caught up to, so a reconnect with nothing changed lists nothing.
+//! (`POST /api/docs/batch`, many per request) before any of their sync messages leave. The
+//! manifest is asked for with the cursor this device last caught up to, so a reconnect with
+//! nothing changed lists nothing.
 
 use automerge::ChangeHash;
 use leptos::prelude::*;
@@ -77,26 +78,93 @@ struct Register<'a> {
     members: Vec<String>,
 }
 
+impl<'a> Register<'a> {
+    fn new(doc_id: DocumentId, kind: &'a str) -> Self {
+        Self {
+            id: doc_id.to_string(),
+            kind,
+            members: super::visits::assigned_pair(doc_id),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct RegisterBatch<'a> {
+    docs: Vec<Register<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RegisterBatchAnswer {
+    results: Vec<RegisterResult>,
+}
+
+/// One document's answer in a batch: the status `POST /api/docs` would have given it.
+#[derive(Deserialize)]
+struct RegisterResult {
+    id: String,
+    status: u16,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+/// The most documents in one `POST /api/docs/batch` (the server's limit).
+const REGISTER_BATCH: usize = 500;
+
 /// Registers one document. `Ok(true)`: registered (or it was already); `Ok(false)`: the server
 /// refused it (the reason is shown beside the document, which stays on this device and is
 /// offered again at the next connection, in case someone fixed the cause); `Err`: no answer.
 pub(super) async fn register(doc_id: DocumentId, kind: &str) -> Result<bool, net::NetError> {
-    let body = Register {
-        id: doc_id.to_string(),
-        kind,
-        members: super::visits::assigned_pair(doc_id),
-    };
-    match net::post_json_unit("/api/docs", &body).await {
-        Ok(()) => {}
+    match net::post_json_unit("/api/docs", &Register::new(doc_id, kind)).await {
+        Ok(()) => {
+            registered(doc_id);
+            Ok(true)
+        }
         Err(error @ net::NetError::Status(status, _)) if status < 500 && status != 401 => {
             log_warn(&format!("sync: registering {doc_id} refused: {error}"));
-            signals().refused.update(|map| {
-                map.insert(doc_id, error.message_ja());
-            });
-            return Ok(false);
+            refused(doc_id, error.message_ja());
+            Ok(false)
         }
-        Err(error) => return Err(error),
+        Err(error) => Err(error),
     }
+}
+
+/// Registers every document made while offline, many per request (one request and one
+/// durable commit on the server instead of one each, after a month offline). A refused
+/// document is marked as [`register`] marks it; `Err` when a batch got no answer.
+async fn register_pending(pending: &[(DocumentId, String)]) -> Result<(), net::NetError> {
+    for batch in pending.chunks(REGISTER_BATCH) {
+        let body = RegisterBatch {
+            docs: batch
+                .iter()
+                .map(|(doc_id, kind)| Register::new(*doc_id, kind))
+                .collect(),
+        };
+        let answer: RegisterBatchAnswer = net::post_json("/api/docs/batch", &body).await?;
+        // The server answers in the request's order; an answer for another id is skipped (the
+        // document stays pending and is offered again at the next connection).
+        for ((doc_id, _), result) in batch.iter().zip(answer.results) {
+            if result.id != doc_id.to_string() {
+                continue;
+            }
+            match result.status {
+                200 | 201 => registered(*doc_id),
+                status => {
+                    let reason = result
+                        .error
+                        .unwrap_or_else(|| format!("サーバーがエラーを返しました（{status}）。"));
+                    log_warn(&format!(
+                        "sync: registering {doc_id} refused: {status} {reason}"
+                    ));
+                    refused(*doc_id, reason);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The server has `doc_id` registered: its frames may leave, and the pending mark goes.
+fn registered(doc_id: DocumentId) {
     with_driver(|d| d.unregistered.remove(&doc_id));
     signals().refused.update(|map| {
         map.remove(&doc_id);
@@ -104,7 +172,13 @@ pub(super) async fn register(doc_id: DocumentId, kind: &str) -> Result<bool, net
     writes::enqueue(Write::Remove {
         key: format!("{REGISTER_PREFIX}{doc_id}"),
     });
-    Ok(true)
+}
+
+/// The server refused `doc_id`: the reason is shown beside it; it stays pending.
+fn refused(doc_id: DocumentId, reason: String) {
+    signals().refused.update(|map| {
+        map.insert(doc_id, reason);
+    });
 }
 
 /// One connection attempt: ticket, registrations, socket.
@@ -138,11 +212,9 @@ pub(super) async fn connect() {
             .collect()
     })
     .unwrap_or_default();
-    for (doc_id, kind) in pending {
-        if let Err(error) = register(doc_id, &kind).await {
-            log_warn(&format!("sync: registration failed: {error}"));
-            return failed();
-        }
+    if let Err(error) = register_pending(&pending).await {
+        log_warn(&format!("sync: registration failed: {error}"));
+        return failed();
     }
     let peer = with_driver(|d| d.client.set_peer_id(PeerId::new(ticket.peer_id.clone())));
     if let Some(Err(error)) = peer {

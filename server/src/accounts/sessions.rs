@@ -133,15 +133,17 @@ impl Session {
     /// `LAST_SEEN_STEP_MS`.
     pub fn find(conn: &Connection, token: &SessionToken) -> Result<Option<Session>, AccountsError> {
         let now = now_ms();
+        // Cached: every authenticated request asks.
         let found: Option<(String, String, i64, i64, i64)> = conn
-            .query_row(
+            .prepare_cached(
                 "SELECT s.user_id, s.device_id, s.expires_at, s.created_at, s.last_seen_at \
                  FROM sessions s JOIN devices d ON d.id = s.device_id \
                  WHERE s.token_hash = ?1 AND s.ended_at IS NULL AND s.expires_at > ?2 \
                  AND d.revoked_at IS NULL",
-                params![token.hash(), now],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-            )
+            )?
+            .query_row(params![token.hash(), now], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
             .optional()?;
         let Some((user_id, device_id, expires_at, created_at, last_seen_at)) = found else {
             return Ok(None);

@@ -128,12 +128,10 @@ impl User {
 
     /// The user with this id.
     pub fn get(conn: &Connection, id: &str) -> Result<Option<User>, AccountsError> {
+        // Cached: every authenticated request asks (its preparation was 2% of W1's server CPU).
         Ok(conn
-            .query_row(
-                &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
-                [id],
-                user_from_row,
-            )
+            .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
+            .query_row([id], user_from_row)
             .optional()?)
     }
 

@@ -114,10 +114,13 @@ impl Db {
 /// Opens one connection with nimo's pragmas.
 pub fn open_connection(path: &Path) -> Result<Connection, DbError> {
     let conn = Connection::open(path)?;
+    // First: the pragmas below read the database, and another process (the running server,
+    // while `nimo-server backup` or `user add` opens the file) may hold a lock just then.
+    // Without the timeout they fail at once with "database is locked" (seen in CI).
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
     // Each document written is projected with ~25 statements and each sync exchange asks the
     // registry a few more: all of them stay prepared (rusqlite keeps 16 by default).
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);

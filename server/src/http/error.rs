@@ -101,7 +101,8 @@ const UNAVAILABLE: &str =
     "サーバーの保存領域が利用できません。しばらくしてからもう一度お試しください。";
 
 impl AppError {
-    fn parts(&self) -> (StatusCode, &'static str, String) {
+    /// What the client is told: the status, a stable code and a message in Japanese.
+    pub(crate) fn parts(&self) -> (StatusCode, &'static str, String) {
         match self {
             Self::Unauthenticated => (
                 StatusCode::UNAUTHORIZED,

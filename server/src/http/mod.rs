@@ -60,7 +60,8 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/users/{id}/mfa/reset", post(admin::reset_mfa))
         .route("/admin/devices/{id}/revoke", post(admin::revoke_device))
         .route("/password", post(auth::change_password))
-        .route("/docs", post(sync::api::register))
+        .route("/docs", post(sync::registration::register))
+        .route("/docs/batch", post(sync::registration::register_batch))
         .route(
             "/docs/{id}/members",
             axum::routing::put(sync::api::set_members),

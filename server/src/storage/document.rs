@@ -17,8 +17,10 @@ use super::{
 };
 
 /// How many offered documents may wait for their reader ([`SqliteChunkStore::offer_loaded`]): a
-/// loaded session takes ~37 KB, and the projection takes each within its coalescing window.
-pub const MAX_OFFERED: usize = 64;
+/// loaded session takes ~37 KB, so at most ~9.5 MB. The projection takes each within its
+/// coalescing window, but a burst of first pushes outruns it: with 64, W1's 200 documents were
+/// mostly loaded a second time (12% of the server's CPU; BENCH-RESULTS.md, "Session 16").
+pub const MAX_OFFERED: usize = 256;
 
 /// Every chunk of one document (`?1`), found through the `doc_id` index.
 pub(super) const SELECT_DOCUMENT: &str = "SELECT key, data FROM chunks WHERE doc_id = ?1";

@@ -1,8 +1,6 @@
 //! The REST side of sync: tickets for the WebSocket, registering documents, the manifest that
 //! makes a reconnect cheap, and the confirm call that says what is durably stored.
 
-use std::str::FromStr as _;
-
 use axum::{
     Json,
     extract::{Query, State},
@@ -13,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::tickets::PeerOwner;
 use crate::{
     AppState,
-    access::{Access, DocKind, decide, may_create},
+    access::{Access, DocKind, decide},
     accounts::{Role, User, now_ms},
     audit::{self, Action, AuditEvent},
     http::{AppError, auth::Authenticated},
@@ -53,87 +51,6 @@ pub async fn ticket(
         peer_id,
         expires_in_ms: super::tickets::TICKET_TTL_MS,
     }))
-}
-
-/// `POST /api/docs` body.
-#[derive(Debug, Deserialize)]
-pub struct RegisterRequest {
-    /// automerge-repo document id (bs58check), chosen by the device that created it.
-    id: String,
-    /// Registry kind name.
-    kind: String,
-    /// Owning team; a trainer's defaults to their own.
-    #[serde(default)]
-    team_id: Option<String>,
-    /// Assigned users (the visiting pair of a visit case).
-    #[serde(default)]
-    members: Vec<String>,
-}
-
-/// Registers a new document before its first sync. Repeating the same registration is
-/// harmless (a device retries after a lost answer); a different one for a taken id is refused.
-pub async fn register(
-    State(state): State<AppState>,
-    auth: Authenticated,
-    Json(request): Json<RegisterRequest>,
-) -> Result<StatusCode, AppError> {
-    if samod::DocumentId::from_str(&request.id).is_err() {
-        return Err(AppError::BadRequest(
-            "文書IDの形式が正しくありません。".to_owned(),
-        ));
-    }
-    let kind = DocKind::parse(&request.kind)
-        .ok_or_else(|| AppError::BadRequest("文書の種類が正しくありません。".to_owned()))?;
-    let user = auth.session.user.clone();
-    let team_id = request.team_id.clone().or_else(|| {
-        (user.role == Role::Trainer)
-            .then(|| user.team_id.clone())
-            .flatten()
-    });
-    if !may_create(&user, kind, team_id.as_deref()) {
-        return Err(AppError::Forbidden);
-    }
-    let members = request.members;
-    if kind == DocKind::VisitCase && user.role == Role::Visitor && !members.contains(&user.id) {
-        return Err(AppError::BadRequest(
-            "訪問支援員は自分が担当する事例だけを登録できます。".to_owned(),
-        ));
-    }
-    let id = request.id;
-    let registered_id = id.clone();
-    let max_bytes = state.config.max_document_bytes;
-    let created = state
-        .db
-        .call(move |conn| -> Result<StatusCode, AppError> {
-            for member in &members {
-                match User::get(conn, member)? {
-                    Some(found) if found.role == Role::Visitor || kind != DocKind::VisitCase => {}
-                    _ => {
-                        return Err(AppError::BadRequest(
-                            "担当者に指定できない利用者が含まれています。".to_owned(),
-                        ));
-                    }
-                }
-            }
-            let now = now_ms();
-            if registry::register(conn, &id, kind, team_id.as_deref(), &user.id, &members, now)? {
-                return Ok(StatusCode::CREATED);
-            }
-            // Already registered: the same registration repeated is fine.
-            match registry::facts(conn, &id, &user.id, max_bytes)? {
-                Some(facts)
-                    if facts.kind == kind && decide(&user, Some(&facts)) != Access::None =>
-                {
-                    Ok(StatusCode::OK)
-                }
-                _ => Err(AppError::Conflict),
-            }
-        })
-        .await?;
-    if created == StatusCode::CREATED {
-        state.sync.document_access_changed(&registered_id);
-    }
-    Ok(created)
 }
 
 /// `GET /api/sync/manifest?since=…`

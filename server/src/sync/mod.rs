@@ -10,6 +10,7 @@ pub mod frame_guard;
 pub mod mux;
 pub mod policy;
 pub mod rate;
+pub mod registration;
 pub mod shard_gate;
 pub mod shards;
 pub mod tickets;

@@ -12,6 +12,8 @@
 //! from the shared storage when it is first asked for. K must only not change while the server
 //! runs (it cannot).
 
+use std::sync::Arc;
+
 use futures::future::join_all;
 use samod::{AcceptorHandle, DocumentId, PeerId, Repo};
 
@@ -41,8 +43,10 @@ pub fn shard_of(id_bytes: &[u8], shards: usize) -> usize {
 /// The running shards: one samod repository and acceptor each.
 #[derive(Clone)]
 pub struct Shards {
-    repos: Vec<Repo>,
-    acceptors: Vec<AcceptorHandle>,
+    // Shared, not owned: every request clones the app state, and 256 shards cloned and dropped
+    // per request were 3% of W1's server CPU (BENCH-RESULTS.md, "Session 16").
+    repos: Arc<[Repo]>,
+    acceptors: Arc<[AcceptorHandle]>,
 }
 
 impl std::fmt::Debug for Shards {
@@ -78,7 +82,10 @@ impl Shards {
             );
             repos.push(repo);
         }
-        Ok(Self { repos, acceptors })
+        Ok(Self {
+            repos: repos.into(),
+            acceptors: acceptors.into(),
+        })
     }
 
     /// How many shards there are.

@@ -1,7 +1,7 @@
 //! nimo's REST calls the bench makes as an API client: login (bearer token), tickets,
 //! registration and the manifest.
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
 
 use super::servers::{NIMO_LOGIN, NIMO_PASSWORD};
@@ -123,6 +123,39 @@ impl NimoApi {
             .await?
             .error_for_status()
             .with_context(|| format!("registering {doc_id}"))?;
+        Ok(())
+    }
+
+    /// Registers training session documents, many per request (`POST /api/docs/batch`, as
+    /// nimo's own client registers what it made offline); fails unless every one is registered.
+    pub async fn register_all(&self, doc_ids: &[String]) -> anyhow::Result<()> {
+        for batch in doc_ids.chunks(500) {
+            let docs: Vec<_> = batch
+                .iter()
+                .map(|id| json!({ "id": id, "kind": "training_session" }))
+                .collect();
+            let answer: Value = self
+                .http
+                .post(format!("{}/api/docs/batch", self.base))
+                .bearer_auth(&self.token)
+                .json(&json!({ "docs": docs }))
+                .send()
+                .await?
+                .error_for_status()
+                .context("registering a batch")?
+                .json()
+                .await?;
+            let results = answer["results"].as_array().context("no results")?;
+            if results.len() != batch.len() {
+                bail!("{} results for {} documents", results.len(), batch.len());
+            }
+            if let Some(refused) = results
+                .iter()
+                .find(|r| !matches!(r["status"].as_u64(), Some(200 | 201)))
+            {
+                bail!("a registration was refused: {refused}");
+            }
+        }
         Ok(())
     }
 

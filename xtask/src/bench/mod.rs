@@ -300,6 +300,13 @@ pub fn quick(root: &Path) -> anyhow::Result<()> {
 
 /// Runs `cargo xtask bench`.
 pub fn run(root: &Path, args: &BenchArgs) -> anyhow::Result<()> {
+    let smoke = match &args.what {
+        Some(What::Load(load_args)) => load_args.quick,
+        None => args.quick,
+    };
+    if cfg!(debug_assertions) && !smoke {
+        return hand_over_to_optimised_build(root);
+    }
     if let Some(What::Load(load_args)) = &args.what {
         let binary = build_server(root, load_args.quick)?;
         let work = process::target_dir(root).join("bench/work");
@@ -467,6 +474,33 @@ async fn limits(
 /// Builds nimo's server: release for the figures, the debug build `cargo xtask test` already
 /// made for the smoke version. `NIMO_BENCH_SERVER` names a binary to run instead, unbuilt: a
 /// profiler's wrapper (`exec heaptrack …/nimo-server "$@"`) that a build must not overwrite.
+/// Runs this same bench command from an optimised build of the task runner.
+///
+/// The bench's own Rust clients (W3's reader, the limits' and `bench load`'s devices) and the
+/// ticket proxy every reference client talks to nimo through run in this process. Built at
+/// -O0 they measure the compiler: W3's Rust reader used 1.3 ms of CPU per document in the debug
+/// build and 0.8 ms optimised (BENCH-RESULTS.md, "Session 16"). So a measuring run uses the
+/// release profile, as `cargo bench` does; the smoke version (`--quick`, which CI runs to keep
+/// the benchmarks working) stays in the debug build it was started from.
+fn hand_over_to_optimised_build(root: &Path) -> anyhow::Result<()> {
+    println!(
+        "bench: building the task runner optimised (its clients are part of what is measured)"
+    );
+    let mut build = process::cargo();
+    build.args(["build", "--release", "--package", "xtask"]);
+    process::run(build, root)?;
+    let optimised = process::target_dir(root).join("release/xtask");
+    let status = std::process::Command::new(&optimised)
+        .args(std::env::args_os().skip(1))
+        .current_dir(root)
+        .status()
+        .with_context(|| format!("cannot start {}", optimised.display()))?;
+    if !status.success() {
+        anyhow::bail!("the optimised bench failed ({status})");
+    }
+    Ok(())
+}
+
 fn build_server(root: &Path, quick: bool) -> anyhow::Result<PathBuf> {
     if let Some(binary) = std::env::var_os("NIMO_BENCH_SERVER") {
         println!(

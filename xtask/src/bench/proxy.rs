@@ -10,9 +10,10 @@
 //! ticket (as the benchmark trainer), opens nimo's socket with it and then relays frames both
 //! ways, rewriting only the peer id (client id ↔ ticket id, a byte substitution of the CBOR
 //! text, so every other byte of the envelope passes unchanged). The first `sync` a client sends
-//! for an unregistered document makes the proxy register it first (`POST /api/docs`, kind
-//! `training_session`), as nimo's own client does before a first sync; that request is inside
-//! the timed window. The workload, its messages and its byte counts (taken by the clients at
+//! for an unregistered document makes the proxy register it first, together with the other
+//! documents first named by the frames already arrived (`POST /api/docs/batch`, kind
+//! `training_session`), as nimo's own client registers what it made offline in one request
+//! before it syncs; those requests are inside the timed window. The workload, its messages and its byte counts (taken by the clients at
 //! their own sockets) are those of the reference run; the proxy runs in the bench process, not
 //! in the measured server process.
 
@@ -25,7 +26,7 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use futures::{SinkExt as _, StreamExt as _};
+use futures::{FutureExt as _, SinkExt as _, StreamExt as _};
 use nimo_shared::sync::protocol::Message;
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::{self, protocol::WebSocketConfig};
@@ -155,35 +156,69 @@ impl TicketProxy {
 
         let registrations = self.registrations.clone();
         let up = async {
-            while let Some(frame) = from_client.next().await {
-                match frame? {
-                    tungstenite::Message::Binary(bytes) => {
-                        if let Ok(Message::Sync { document_id, .. }) = Message::decode(&bytes) {
+            let mut ended = false;
+            while !ended {
+                let Some(first) = from_client.next().await else {
+                    break;
+                };
+                // The frames already here go together: the documents they are the first to
+                // name are registered in one request, as nimo's own client registers what it
+                // made offline in one request before it syncs.
+                let mut frames = vec![first?];
+                while frames.len() < REGISTER_BATCH {
+                    match from_client.next().now_or_never() {
+                        Some(Some(frame)) => frames.push(frame?),
+                        Some(None) => {
+                            ended = true;
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+                let new_ids: Vec<String> = {
+                    let registered = upstream
+                        .registered
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner());
+                    let mut new_ids: Vec<String> = Vec::new();
+                    for frame in &frames {
+                        if let tungstenite::Message::Binary(bytes) = frame
+                            && let Ok(Message::Sync { document_id, .. }) = Message::decode(bytes)
+                        {
                             let id = document_id.to_string();
-                            let known = upstream
-                                .registered
-                                .lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .contains(&id);
-                            if !known {
-                                upstream.api.register(&id).await?;
-                                registrations.fetch_add(1, Ordering::Relaxed);
-                                upstream
-                                    .registered
-                                    .lock()
-                                    .unwrap_or_else(|p| p.into_inner())
-                                    .insert(id);
+                            if !registered.contains(&id) && !new_ids.contains(&id) {
+                                new_ids.push(id);
                             }
                         }
-                        to_server
-                            .send(tungstenite::Message::Binary(
-                                replace_all(&bytes, &client_text, &server_text).into(),
-                            ))
-                            .await?;
                     }
-                    tungstenite::Message::Close(_) => break,
-                    _ => {}
+                    new_ids
+                };
+                if !new_ids.is_empty() {
+                    upstream.api.register_all(&new_ids).await?;
+                    registrations.fetch_add(new_ids.len() as u64, Ordering::Relaxed);
+                    upstream
+                        .registered
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .extend(new_ids);
                 }
+                for frame in frames {
+                    match frame {
+                        tungstenite::Message::Binary(bytes) => {
+                            to_server
+                                .feed(tungstenite::Message::Binary(
+                                    replace_all(&bytes, &client_text, &server_text).into(),
+                                ))
+                                .await?;
+                        }
+                        tungstenite::Message::Close(_) => {
+                            ended = true;
+                            break;
+                        }
+                        _ => {}
+                    }
+                }
+                to_server.flush().await?;
             }
             let _ = to_server.close().await;
             anyhow::Ok(())
@@ -213,6 +248,9 @@ impl TicketProxy {
     }
 }
 
+/// The most first-seen documents registered in one request (the server's batch limit).
+const REGISTER_BATCH: usize = 500;
+
 /// A string as a CBOR text item (major type 3), as both sides encode peer ids.
 fn cbor_text(text: &str) -> Vec<u8> {
     let len = text.len();
@@ -232,16 +270,16 @@ fn cbor_text(text: &str) -> Vec<u8> {
 /// `bytes` with every occurrence of `from` replaced by `to`.
 fn replace_all(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len() + to.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i..].starts_with(from) {
-            out.extend_from_slice(to);
-            i += from.len();
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
+    let mut rest = bytes;
+    while let Some(at) = (!from.is_empty())
+        .then(|| rest.windows(from.len()).position(|w| w == from))
+        .flatten()
+    {
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(to);
+        rest = &rest[at + from.len()..];
     }
+    out.extend_from_slice(rest);
     out
 }
 

@@ -12,6 +12,7 @@ mod api;
 mod checkin;
 mod ingest;
 mod load;
+mod loaders;
 mod node;
 mod peer;
 mod procstat;

@@ -5,7 +5,7 @@
 //! reference server as well (any peer id, no ticket). It is not the app's `SyncClient`: it
 //! measures the server.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -22,7 +22,7 @@ use nimo_shared::sync::{
 use tokio::net::TcpStream;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite};
 
-use super::api::NimoApi;
+use super::{api::NimoApi, loaders::Loaders};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -187,21 +187,32 @@ impl Peer {
     /// Fetches `docs` (id and expected heads) with `request`s, `in_flight` at a time, issuing no
     /// new request after `deadline`; each received document answers with its acknowledgement
     /// and counts once its heads are the expected ones. As the reference's lean reader
-    /// (`clients/read.mjs`), in Rust.
+    /// (`clients/read.mjs`), in Rust, with one difference: what it receives is loaded on
+    /// [`Loaders`] threads, one per core, instead of in the loop that reads the socket.
     pub async fn fetch_all(
         &mut self,
         docs: &[(DocumentId, Vec<ChangeHash>)],
         in_flight: usize,
         deadline: Duration,
     ) -> anyhow::Result<Fetched> {
-        struct Fetching {
-            doc: Automerge,
-            state: sync::State,
-            expected: Vec<ChangeHash>,
-        }
+        let mut loaders = Loaders::for_this_machine();
+        let fetched = self
+            .fetch_with(&mut loaders, docs, in_flight, deadline)
+            .await;
+        loaders.close();
+        fetched
+    }
+
+    async fn fetch_with(
+        &mut self,
+        loaders: &mut Loaders,
+        docs: &[(DocumentId, Vec<ChangeHash>)],
+        in_flight: usize,
+        deadline: Duration,
+    ) -> anyhow::Result<Fetched> {
         let started = Instant::now();
         let mut fetched = Fetched::default();
-        let mut pending: HashMap<DocumentId, Fetching> = HashMap::new();
+        let mut pending: HashSet<DocumentId> = HashSet::new();
         let mut next = docs.iter();
         loop {
             while pending.len() < in_flight && started.elapsed() < deadline {
@@ -220,61 +231,48 @@ impl Peer {
                     data: request.encode(),
                 })
                 .await?;
-                let mut expected = heads.clone();
-                expected.sort_unstable();
-                pending.insert(
-                    *id,
-                    Fetching {
-                        doc,
-                        state,
-                        expected,
-                    },
-                );
+                loaders.start(*id, doc, state, heads.clone());
+                pending.insert(*id);
             }
             if pending.is_empty() {
                 break;
             }
-            let (document_id, data) = match self.receive(Duration::from_secs(60)).await? {
-                Message::Sync {
-                    document_id, data, ..
-                } => (document_id, data),
-                Message::DocUnavailable { document_id, .. } => {
-                    if pending.remove(&document_id).is_some() {
+            tokio::select! {
+                message = self.receive(Duration::from_secs(60)) => match message? {
+                    Message::Sync {
+                        document_id, data, ..
+                    } if pending.contains(&document_id) => loaders.receive(document_id, data),
+                    Message::DocUnavailable { document_id, .. }
+                        if pending.remove(&document_id) =>
+                    {
+                        loaders.forget(document_id);
                         fetched.fail(format!("{document_id}: unavailable"));
                     }
-                    continue;
-                }
-                Message::Error { message } => bail!("server error: {message}"),
-                _ => continue,
-            };
-            let Some(fetching) = pending.get_mut(&document_id) else {
-                continue;
-            };
-            fetching
-                .doc
-                .receive_sync_message(&mut fetching.state, sync::Message::decode(&data)?)?;
-            let reply = fetching.doc.generate_sync_message(&mut fetching.state);
-            let mut heads = fetching.doc.get_heads();
-            heads.sort_unstable();
-            let theirs = fetching.state.their_heads.clone().unwrap_or_default();
-            let done = !theirs.is_empty() && theirs.iter().all(|h| heads.contains(h));
-            let expected_heads = done.then(|| fetching.expected.clone());
-            if let Some(reply) = reply {
-                self.send(&Message::Sync {
-                    document_id,
-                    sender_id: self.peer_id.clone(),
-                    target_id: self.server_id.clone(),
-                    data: reply.encode(),
-                })
-                .await?;
-            }
-            if let Some(expected) = expected_heads {
-                pending.remove(&document_id);
-                if heads == expected {
-                    fetched.ok += 1;
-                    fetched.wall_s = started.elapsed().as_secs_f64();
-                } else {
-                    fetched.fail(format!("{document_id}: heads differ"));
+                    Message::Error { message } => bail!("server error: {message}"),
+                    _ => {}
+                },
+                outcome = loaders.outcomes.recv() => {
+                    let outcome = outcome.context("the loader threads stopped")?;
+                    if let Some(reply) = outcome.reply {
+                        self.send(&Message::Sync {
+                            document_id: outcome.id,
+                            sender_id: self.peer_id.clone(),
+                            target_id: self.server_id.clone(),
+                            data: reply,
+                        })
+                        .await?;
+                    }
+                    if let Some(verdict) = outcome.verdict
+                        && pending.remove(&outcome.id)
+                    {
+                        match verdict {
+                            Ok(()) => {
+                                fetched.ok += 1;
+                                fetched.wall_s = started.elapsed().as_secs_f64();
+                            }
+                            Err(why) => fetched.fail(why),
+                        }
+                    }
                 }
             }
         }

@@ -3,14 +3,15 @@
 //! harness does); one lean client (`clients/read.mjs`) fetches them by id, 100 in flight, up
 //! to a read cap. Documents per second.
 //!
-//! The lean JavaScript reader spends ~1.4 ms of its own CPU per document (automerge's wasm
-//! build loading what it receives), which caps it near 700 documents per second whatever the
+//! The lean JavaScript reader spends ~1.2 ms of its own CPU per document (automerge's wasm
+//! build loading what it receives), which caps it near 800 documents per second whatever the
 //! server does. W3 runs a second time with the same reader written in Rust
 //! ([`super::peer::Peer::fetch_all`]: the same requests, acknowledgements and checks, nimo's
 //! native automerge) against both servers, "W3 Rust reader": nimo's own client on the same
-//! workload. It is bound the same way (~0.8 ms of CPU per document, almost all of it automerge
-//! loading what it receives and rebuilding each change to check its hash), so both lines
-//! measure a reader as much as a server.
+//! workload. Loading is ~0.8 ms of its CPU per document (automerge rebuilding each change to
+//! check its hash), against the server's ~0.2 ms to serve it, so it loads on one thread per
+//! core ([`super::loaders`]) while one loop keeps the socket and the 100 requests in flight;
+//! the JavaScript reader has one thread. Both lines still measure a reader as much as a server.
 
 use std::{collections::HashSet, path::PathBuf, time::Duration};
 

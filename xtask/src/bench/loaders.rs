@@ -245,19 +245,17 @@ mod tests {
     ) -> HashMap<DocumentId, Result<(), String>> {
         let mut servers: HashMap<DocumentId, Server> = HashMap::new();
         for k in 0..count {
-            let server = Server::with_document(k);
+            let mut server = Server::with_document(k);
             let doc = Automerge::new();
             let mut state = sync::State::new();
             let request = doc
                 .generate_sync_message(&mut state)
                 .expect("a request")
                 .encode();
-            let mut server_side = server;
-            let answer = server_side.answer(&request).expect("an answer");
-            let heads = expected(&server_side);
-            loaders.start(id(k), doc, state, heads);
+            let answer = server.answer(&request).expect("an answer");
+            loaders.start(id(k), doc, state, expected(&server));
             loaders.receive(id(k), answer);
-            servers.insert(id(k), server_side);
+            servers.insert(id(k), server);
         }
         let mut verdicts = HashMap::new();
         while verdicts.len() < usize::from(count) {

@@ -5,6 +5,7 @@ pub mod db_check;
 pub mod fixtures;
 pub mod flaky_proxy;
 pub mod native_client;
+pub mod raw_sync;
 pub mod sample;
 pub mod server_process;
 pub mod typed_tree;

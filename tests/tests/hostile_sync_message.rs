@@ -11,30 +11,9 @@
 //! connection is closed, other peers keep syncing, the document it named keeps syncing, and the
 //! server answers.
 
-use std::time::{Duration, Instant};
-
 use automerge::transaction::Transactable as _;
-use futures::{SinkExt as _, StreamExt as _};
-use nimo_shared::sync::{Message as Frame, PeerId};
+use nimo_tests::raw_sync::{RawSync, forged_next_change, sync_message_carrying};
 use nimo_tests::{TestServer, TrainerWithSession};
-use tokio_tungstenite::tungstenite::Message;
-
-/// An automerge sync message carrying one chunk: no heads, needs or haves.
-fn sync_message_carrying(chunk: &[u8]) -> Vec<u8> {
-    let mut message = vec![0x42, 0, 0, 0, 1];
-    let mut len = chunk.len();
-    loop {
-        let byte = u8::try_from(len & 0x7f).expect("seven bits");
-        len >>= 7;
-        if len == 0 {
-            message.push(byte);
-            break;
-        }
-        message.push(byte | 0x80);
-    }
-    message.extend_from_slice(chunk);
-    message
-}
 
 fn regression(path: &str) -> anyhow::Result<Vec<u8>> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/regressions/");
@@ -62,22 +41,6 @@ fn deflate_bomb() -> anyhow::Result<Vec<u8>> {
 /// `doc` never saw. Its dependencies are `doc`'s heads, so automerge applies it at once.
 fn change_naming_a_stranger(doc: &automerge::Automerge) -> automerge::Change {
     forged_next_change(&mut doc.fork())
-}
-
-/// `writer`'s next change, forged to name an actor no document has seen.
-fn forged_next_change(writer: &mut automerge::Automerge) -> automerge::Change {
-    let mut tx = writer.transaction();
-    tx.put(automerge::ROOT, "title", "偽").expect("local edit");
-    tx.commit();
-    let honest = writer.get_last_local_change().expect("a change");
-    let mut forged = automerge::ExpandedChange::from(&honest);
-    forged.operations[0].pred = vec![automerge::legacy::OpId(
-        1,
-        automerge::ActorId::from(b"stranger".as_slice()),
-    )]
-    .into();
-    forged.hash = None;
-    automerge::Change::from(forged)
 }
 
 /// A trainer with a session document the server has stored.
@@ -201,40 +164,14 @@ async fn a_forged_change_that_waits_for_its_dependency_is_caught_when_it_comes()
     server.stop().await
 }
 
-/// A raw socket, a correct handshake, then `data` as the sync message for `doc_id`; whether the
-/// server closed that socket within five seconds.
+/// Sends `data` as one sync message about `doc_id` on a fresh connection of `client`'s; whether
+/// the server then closes that connection.
 async fn attack(
     client: &nimo_tests::ApiClient,
     doc_id: &str,
     data: Vec<u8>,
 ) -> anyhow::Result<bool> {
-    let (ticket, peer_id) = client.ticket().await?;
-    let (mut socket, _) = tokio_tungstenite::connect_async(client.ws_url(&ticket).as_str()).await?;
-    let join = Frame::Join {
-        sender_id: PeerId::from(peer_id.clone()),
-        supported_protocol_versions: vec!["1".to_owned()],
-        metadata: None,
-    };
-    socket.send(Message::Binary(join.encode().into())).await?;
-    let server_id = tokio::time::timeout(Duration::from_secs(5), async {
-        while let Some(Ok(message)) = socket.next().await {
-            if let Message::Binary(bytes) = message
-                && let Ok(Frame::Peer { sender_id, .. }) = Frame::decode(&bytes)
-            {
-                return Some(sender_id);
-            }
-        }
-        None
-    })
-    .await?
-    .ok_or_else(|| anyhow::anyhow!("no peer message"))?;
-    let sync = Frame::Sync {
-        document_id: doc_id.parse()?,
-        sender_id: PeerId::from(peer_id),
-        target_id: server_id,
-        data,
-    };
-    let _ = socket.send(Message::Binary(sync.encode().into())).await;
-    let closed = nimo_tests::time_to_close(&mut socket, Instant::now(), Duration::from_secs(5));
-    Ok(closed.await.is_some())
+    let mut connection = RawSync::open(client).await?;
+    connection.send(doc_id, data).await?;
+    Ok(connection.closes().await)
 }

@@ -51,7 +51,8 @@ use nimo_shared::sync::{DocumentId, Message, PeerId};
 
 use super::policy::RegistryPolicy;
 use super::shards::SERVER_PEER_ID;
-use crate::{access::Access, storage::SqliteChunkStore};
+use crate::access::{Access, DocKind};
+use crate::storage::SqliteChunkStore;
 
 /// How many cold reads one connection may have under way; more requests wait for one to
 /// finish (which slows reading that connection's socket, not the others).
@@ -90,11 +91,21 @@ pub enum Answer {
         heads: Vec<ChangeHash>,
         /// Whether the exchange stored changes the device sent (durably, before answering).
         wrote: bool,
+        /// Whether the document is a visit case, whose writes are audited ([`VisitWrites`]).
+        visit_case: bool,
     },
     /// The peer may not read it: this `doc-unavailable` frame.
     Refuse(Vec<u8>),
     /// Not answerable here (not stored, or a message automerge cannot read): the shard answers.
     ToShard,
+}
+
+/// Told of each write to a visit case that a connection's cold exchange stored: the production
+/// one is the connection's write audit ([`super::write_audit`]).
+pub trait VisitWrites: std::fmt::Debug + Send + Sync + 'static {
+    /// The connection's device wrote to the visit case `document` with `frame`, which may yet
+    /// be handed to the shard (and so pass the gate, [`super::shard_gate`]).
+    fn written(self: Arc<Self>, document: DocumentId, frame: &[u8]);
 }
 
 /// Reads one document for one peer: the production reader is [`StoredDocuments`]; the unit
@@ -143,7 +154,9 @@ impl ColdReader for StoredDocuments {
         let this = self.clone();
         async move {
             let doc_id = document.to_string();
-            let may_write = match this.policy.access(&doc_id, peer.as_str(), first).await {
+            let decision = this.policy.decision(&doc_id, peer.as_str(), first).await;
+            let visit_case = decision.kind == Some(DocKind::VisitCase);
+            let may_write = match decision.access {
                 Access::None => {
                     return Answer::Refuse(
                         Message::DocUnavailable {
@@ -261,6 +274,7 @@ impl ColdReader for StoredDocuments {
                     .collect(),
                 heads: exchanged.heads,
                 wrote,
+                visit_case,
             }
         }
         .boxed()
@@ -638,10 +652,12 @@ impl ColdReads {
     }
 
     /// A connection of the device `peer`: answers go to `replies` (the socket), and frames
-    /// for the shards to `replays` (the multiplexer sends them to the document's shard).
+    /// for the shards to `replays` (the multiplexer sends them to the document's shard); its
+    /// writes to visit cases stored here are told to `writes`.
     pub fn connection(
         &self,
         peer: PeerId,
+        writes: Arc<dyn VisitWrites>,
         replies: mpsc::Sender<Vec<u8>>,
         replays: mpsc::Sender<Vec<u8>>,
     ) -> ColdConnection {
@@ -658,6 +674,7 @@ impl ColdReads {
             reads: self.clone(),
             key,
             peer,
+            writes,
             replies,
             permits: Arc::new(tokio::sync::Semaphore::new(READS_PER_CONNECTION)),
         }
@@ -670,6 +687,7 @@ pub struct ColdConnection {
     reads: ColdReads,
     key: u64,
     peer: PeerId,
+    writes: Arc<dyn VisitWrites>,
     replies: mpsc::Sender<Vec<u8>>,
     permits: Arc<tokio::sync::Semaphore>,
 }
@@ -744,6 +762,7 @@ impl ColdConnection {
         let reads = self.reads.clone();
         let key = self.key;
         let mut replies = self.replies.clone();
+        let writes = Arc::clone(&self.writes);
         let (writes_before, first) = {
             let mut registry = self.reads.registry();
             // Counted before the read starts, so before it loads the document.
@@ -760,6 +779,19 @@ impl ColdConnection {
             .read(document, self.peer.clone(), data, first);
         async move {
             let answer = answer.await;
+            // Stored is written, whatever happens next (even if the connection closed
+            // meanwhile): audited now, with the frame, which the gate then knows again if it is
+            // handed back to the shard below.
+            if matches!(
+                answer,
+                Answer::Serve {
+                    wrote: true,
+                    visit_case: true,
+                    ..
+                }
+            ) {
+                writes.written(document, &frame);
+            }
             let frames = {
                 let mut registry = reads.registry();
                 // Another exchange stored changes while this one read: this one's load may

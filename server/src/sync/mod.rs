@@ -44,6 +44,8 @@ pub struct SyncHub {
     pub cold: ColdReads,
     /// The documents' pending changes, for the check of the actors incoming changes name.
     pub actors: ActorWatch,
+    /// The share policy the shards and cold reads decide with (the write audit asks it too).
+    pub policy: RegistryPolicy,
     changed: AccessNotifier,
     revocations: broadcast::Sender<Revocation>,
 }
@@ -98,7 +100,7 @@ impl SyncHub {
         let tickets = Tickets::default();
         let policy = RegistryPolicy::new(db, tickets.clone(), changed.clone(), max_document_bytes);
         let shards = Shards::start(shards, &store, &policy).await?;
-        let cold = ColdReads::new(StoredDocuments::new(store.clone(), policy));
+        let cold = ColdReads::new(StoredDocuments::new(store.clone(), policy.clone()));
         let actors = ActorWatch::new(store.clone());
         Ok(Self {
             shards,
@@ -106,6 +108,7 @@ impl SyncHub {
             store,
             cold,
             actors,
+            policy,
             changed,
             // Revocations are rare; a connection that lags behind closes itself to be safe.
             revocations: broadcast::channel(64).0,

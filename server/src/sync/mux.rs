@@ -20,6 +20,7 @@
 //! does on a malformed frame), the socket closes too, as it did with a single repository.
 
 use std::fmt::Display;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::channel::mpsc;
@@ -31,7 +32,7 @@ use minicbor::data::Type;
 use nimo_shared::sync::{DocumentId, Message, PeerId};
 use samod::{AcceptorEvent, AcceptorHandle};
 
-use super::cold_read::{ColdConnection, ColdReads, Decision};
+use super::cold_read::{ColdConnection, ColdReads, Decision, VisitWrites};
 use super::follow_up::FollowUps;
 use super::shard_gate::Gate;
 use super::shards::shard_of;
@@ -205,7 +206,7 @@ pub async fn serve<Frames, FrameError, Socket, Connect>(
     frames: Frames,
     socket: Socket,
     shards: usize,
-    cold: Option<(ColdReads, PeerId)>,
+    cold: Option<(ColdReads, PeerId, Arc<dyn VisitWrites>)>,
     gate: &dyn Gate,
     connect: Connect,
 ) -> Outcome
@@ -225,7 +226,8 @@ where
     // hand frames for the shards back to the reading side.
     let (cold_replies, cold_answers) = mpsc::channel(SHARD_QUEUE);
     let (replays_tx, replays) = mpsc::channel(SHARD_QUEUE);
-    let cold = cold.map(|(reads, peer)| reads.connection(peer, cold_replies, replays_tx));
+    let cold =
+        cold.map(|(reads, peer, writes)| reads.connection(peer, writes, cold_replies, replays_tx));
     // The follow-ups come from the reading side and are written like a shard's replies.
     let (follow_up_frames, follow_ups_out) = mpsc::channel(SHARD_QUEUE);
     let replies = select_all([

@@ -59,21 +59,32 @@ impl RegistryPolicy {
     /// per connection and visit case, with user, device, document and the access given, never
     /// content. A failed audit write denies (failing closed).
     pub async fn access(&self, doc_id: &str, peer_id: &str, audit_visit: bool) -> Access {
+        self.decision(doc_id, peer_id, audit_visit).await.access
+    }
+
+    /// [`RegistryPolicy::access`], with the kind of the document it was decided about (`None`:
+    /// not registered, or the peer is unknown).
+    pub async fn decision(&self, doc_id: &str, peer_id: &str, audit_visit: bool) -> Decision {
+        const NONE: Decision = Decision {
+            access: Access::None,
+            kind: None,
+        };
         let Some(owner) = self.tickets.owner(peer_id) else {
-            return Access::None;
+            return NONE;
         };
         let doc_id = doc_id.to_owned();
         let peer = peer_id.to_owned();
         let max_bytes = self.max_document_bytes;
         let decision = self
             .db
-            .call(move |conn| -> Result<Access, AccountsError> {
+            .call(move |conn| -> Result<Decision, AccountsError> {
                 let Some(user) = User::get(conn, &owner.user_id)? else {
-                    return Ok(Access::None);
+                    return Ok(NONE);
                 };
                 let facts = registry::facts(conn, &doc_id, &user.id, max_bytes)?;
                 let access = decide(&user, facts.as_ref());
-                if audit_visit && facts.as_ref().is_some_and(|f| f.kind == DocKind::VisitCase) {
+                let kind = facts.as_ref().map(|f| f.kind);
+                if audit_visit && kind == Some(DocKind::VisitCase) {
                     let given = match access {
                         Access::ReadWrite => "read-write",
                         Access::ReadOnly => "read-only",
@@ -86,18 +97,30 @@ impl RegistryPolicy {
                         .detail(format!("sync {given}; peer {peer}"));
                     if let Err(error) = audit::append(conn, &event) {
                         tracing::error!(%error, "cannot audit a visit case's sync; denying");
-                        return Ok(Access::None);
+                        return Ok(Decision {
+                            access: Access::None,
+                            kind,
+                        });
                     }
                 }
-                Ok(access)
+                Ok(Decision { access, kind })
             })
             .await;
         decision.unwrap_or_else(|error| {
             // Failing closed: a database error denies rather than grants.
             tracing::error!(%error, "share policy lookup failed; denying");
-            Access::None
+            NONE
         })
     }
+}
+
+/// What a peer may do with a document, and what kind of document it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// What the peer may do.
+    pub access: Access,
+    /// The document's kind; `None` when it is not registered or the peer is unknown.
+    pub kind: Option<DocKind>,
 }
 
 fn share_config(access: Access) -> ShareConfig {

@@ -1,6 +1,7 @@
 //! What a device's frame must pass before samod sees it: the whole frame guard (receiving its
 //! sync message on a probe, [`super::frame_guard`]) and its changes checked against their
-//! document ([`super::actor_guard`]).
+//! document ([`super::actor_guard`]). A frame admitted is shown to the write audit
+//! ([`super::write_audit`]): only frames that reach samod can write.
 //!
 //! Every frame passes the frame guard's cost checks as it arrives ([`super::ws`]). Only the
 //! frames bound for a shard pay for the rest, here, where the multiplexer hands them over: the
@@ -19,6 +20,7 @@ use nimo_shared::sync::Message;
 use super::actor_guard::watch::ConnectionGuard;
 use super::frame_guard::{self, FrameRejected};
 use super::mux::Incoming;
+use super::write_audit::WriteAudit;
 
 /// Decides whether a frame may reach a shard.
 pub trait Gate: Send + Sync {
@@ -30,12 +32,14 @@ pub trait Gate: Send + Sync {
 #[derive(Debug)]
 pub struct ShardGate {
     actors: Arc<ConnectionGuard>,
+    writes: Arc<WriteAudit>,
 }
 
 impl ShardGate {
-    /// A gate checking changes with the connection's `actors` guard.
-    pub fn new(actors: Arc<ConnectionGuard>) -> Self {
-        Self { actors }
+    /// A gate checking changes with the connection's `actors` guard; what it admits is shown
+    /// to the connection's write audit.
+    pub fn new(actors: Arc<ConnectionGuard>, writes: Arc<WriteAudit>) -> Self {
+        Self { actors, writes }
     }
 }
 
@@ -48,6 +52,7 @@ impl Gate for ShardGate {
             {
                 self.actors.check(*document_id, &changes).await?;
             }
+            self.writes.admitted(frame.message.as_ref(), &frame.bytes);
             Ok(())
         }
         .boxed()

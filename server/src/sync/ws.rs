@@ -57,7 +57,6 @@ fn device_side(
     peer_id: &str,
     limit: RateLimit,
     closed: impl std::future::Future<Output = ()> + Send + 'static,
-    writes: std::sync::Arc<super::write_audit::WriteAudit>,
 ) -> (
     impl futures::Stream<Item = Result<Incoming, FrameError>> + Unpin,
     impl futures::Sink<Vec<u8>, Error = axum::Error> + Unpin,
@@ -67,17 +66,13 @@ fn device_side(
     let mut bucket = Bucket::new(limit, u64::try_from(now_ms()).unwrap_or(0));
     let frames = stream
         .filter_map(move |message| {
-            let writes = writes.clone();
             async move {
                 match message {
                     Ok(Message::Binary(bytes)) => {
                         let frame = Incoming::decode(bytes.to_vec());
                         Some(
                             super::frame_guard::check_costs(frame.message.as_ref())
-                                .map(|()| {
-                                    writes.observe(frame.message.as_ref());
-                                    frame
-                                })
+                                .map(|()| frame)
                                 .map_err(FrameError::from),
                         )
                     }
@@ -179,14 +174,20 @@ pub async fn upgrade(
             tracing::info!(peer = %peer_id, user = %owner.user_id, device = %owner.device_id, "sync connected");
             let writes = super::write_audit::WriteAudit::new(
                 db,
+                sync.policy.clone(),
+                peer_id.clone(),
                 owner.user_id.clone(),
                 owner.device_id.clone(),
             );
             let actors = std::sync::Arc::new(sync.actors.connection());
-            let gate = super::shard_gate::ShardGate::new(actors);
-            let (frames, sink) = device_side(socket, &peer_id, limit, closed, writes);
+            let gate = super::shard_gate::ShardGate::new(actors, writes.clone());
+            let (frames, sink) = device_side(socket, &peer_id, limit, closed);
             let acceptors = sync.shards.acceptors();
-            let cold = (sync.cold.clone(), nimo_shared::sync::PeerId::new(&peer_id));
+            let cold = (
+                sync.cold.clone(),
+                nimo_shared::sync::PeerId::new(&peer_id),
+                writes as std::sync::Arc<dyn super::cold_read::VisitWrites>,
+            );
             let outcome = super::mux::serve(
                 frames,
                 sink,

@@ -402,20 +402,45 @@ fn acknowledgement(doc: &Automerge) -> (Message, Vec<u8>) {
     )
 }
 
-/// A connection of `reads` with its reply channel and the frames it hands back for the shard.
+/// A connection of `reads` with its reply channel, the frames it hands back for the shard, and
+/// the visit writes it told.
 struct Device {
     connection: ColdConnection,
     replies: mpsc::Receiver<Vec<u8>>,
     shard: mpsc::Receiver<Vec<u8>>,
+    written: Arc<Written>,
+}
+
+/// The visit writes a connection told, in order: (document, frame).
+#[derive(Debug, Default)]
+struct Written(StdMutex<Vec<(DocumentId, Vec<u8>)>>);
+
+impl VisitWrites for Written {
+    fn written(self: Arc<Self>, document: DocumentId, frame: &[u8]) {
+        self.0
+            .lock()
+            .expect("not poisoned")
+            .push((document, frame.to_vec()));
+    }
+}
+
+impl Written {
+    fn frames(&self) -> Vec<Vec<u8>> {
+        let told = self.0.lock().expect("not poisoned");
+        assert!(told.iter().all(|(document, _)| *document == DOC));
+        told.iter().map(|(_, frame)| frame.clone()).collect()
+    }
 }
 
 fn device(reads: &ColdReads) -> Device {
     let (replies_tx, replies) = mpsc::channel(8);
     let (replays, shard) = mpsc::channel(8);
+    let written = Arc::new(Written::default());
     Device {
-        connection: reads.connection(PeerId::new("device"), replies_tx, replays),
+        connection: reads.connection(PeerId::new("device"), written.clone(), replies_tx, replays),
         replies,
         shard,
+        written,
     }
 }
 
@@ -443,13 +468,27 @@ impl Device {
     }
 }
 
-/// The answer of an exchange that stored the device's changes.
+/// The answer of an exchange that stored the device's changes (to a training session).
 fn stored_a_write() -> Answer {
     Answer::Serve {
         frames: vec![b"stored; your heads".to_vec()],
         heads: stored().get_heads(),
         wrote: true,
+        visit_case: false,
     }
+}
+
+/// `answer`, about a visit case.
+fn about_a_visit_case(mut answer: Answer) -> Answer {
+    if let Answer::Serve { visit_case, .. } = &mut answer {
+        *visit_case = true;
+    }
+    answer
+}
+
+/// [`stored_a_write`] to a visit case.
+fn stored_a_visit_write() -> Answer {
+    about_a_visit_case(stored_a_write())
 }
 
 fn served() -> Answer {
@@ -457,7 +496,58 @@ fn served() -> Answer {
         frames: vec![b"the document".to_vec()],
         heads: stored().get_heads(),
         wrote: false,
+        visit_case: false,
     }
+}
+
+/// A write to a visit case stored here is told to the write audit once, with its frame; reads of
+/// the case and writes to other documents are not.
+#[tokio::test]
+async fn a_visit_write_stored_here_is_told_once_with_its_frame() {
+    let writes = acknowledgement(&Automerge::new());
+    let told = |answer: Answer| {
+        let writes = writes.clone();
+        async move {
+            let mut writer = device(&ColdReads::new(Scripted::answering(answer)));
+            assert!(matches!(writer.send(writes).await, Decision::Exchange(_)));
+            assert!(writer.replies.next().await.is_some(), "answered here");
+            writer.written.frames()
+        }
+    };
+    assert_eq!(told(stored_a_visit_write()).await, vec![writes.1.clone()]);
+    assert_eq!(told(stored_a_write()).await, Vec::<Vec<u8>>::new());
+    let read = about_a_visit_case(served());
+    assert_eq!(told(read).await, Vec::<Vec<u8>>::new());
+}
+
+/// A visit write stored here and then handed to the shard (another device holds the case) is
+/// told too, with the very frame the gate in front of the shard then sees: the audit knows it
+/// again there and counts it once.
+#[tokio::test]
+async fn a_visit_write_handed_to_the_shard_is_told_with_the_frame_the_shard_gets() {
+    let script = Scripted::answering(about_a_visit_case(served()));
+    let reads = ColdReads::new(script.clone());
+    let mut reader = device(&reads);
+    let mut writer = device(&reads);
+    reader.send(request_frame()).await;
+    assert_eq!(reader.replies.next().await, Some(b"the document".to_vec()));
+    assert_eq!(
+        reader.send(acknowledgement(&stored())).await,
+        Decision::Held
+    );
+
+    script.answer_next(stored_a_visit_write());
+    let writes = acknowledgement(&Automerge::new());
+    assert!(matches!(
+        writer.send(writes.clone()).await,
+        Decision::Exchange(_)
+    ));
+    assert_eq!(writer.shard.next().await, Some(writes.1.clone()));
+    assert_eq!(writer.written.frames(), vec![writes.1]);
+    assert!(
+        reader.written.frames().is_empty(),
+        "the reader wrote nothing"
+    );
 }
 
 #[tokio::test]

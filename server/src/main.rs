@@ -368,4 +368,27 @@ fn init_tracing(format: LogFormat) {
         LogFormat::Pretty => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+    std::panic::set_hook(Box::new(log_panic));
+}
+
+/// Panics go to the log as one event in its format, not as raw text on stderr beside it. Most
+/// are caught and harmless: automerge 0.12 panics on some hostile sync messages, which the
+/// frame guard and the cold exchanges catch and refuse; the event says where, for a report.
+/// With `RUST_BACKTRACE` set, it carries the backtrace too.
+fn log_panic(info: &std::panic::PanicHookInfo<'_>) {
+    let payload = info.payload();
+    let message = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)");
+    let location = info.location().map(ToString::to_string).unwrap_or_default();
+    let thread = std::thread::current();
+    let thread = thread.name().unwrap_or("unnamed");
+    let backtrace = std::backtrace::Backtrace::capture();
+    if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
+        tracing::error!(thread, %location, %backtrace, "panicked: {message}");
+    } else {
+        tracing::error!(thread, %location, "panicked: {message}");
+    }
 }

@@ -29,6 +29,12 @@ pub fn sync_message_carrying(chunk: &[u8]) -> Vec<u8> {
     message
 }
 
+/// A saved input of the fuzz targets (`fuzz/regressions/<path>`): each once harmed automerge.
+pub fn fuzz_regression(path: &str) -> anyhow::Result<Vec<u8>> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/regressions/");
+    Ok(std::fs::read(format!("{dir}{path}"))?)
+}
+
 /// `writer`'s next change, forged to name an actor no document has seen (automerge 0.12 panics
 /// applying it; the server's gate refuses it).
 pub fn forged_next_change(writer: &mut automerge::Automerge) -> automerge::Change {

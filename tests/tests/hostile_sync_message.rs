@@ -12,13 +12,8 @@
 //! server answers.
 
 use automerge::transaction::Transactable as _;
-use nimo_tests::raw_sync::{RawSync, forged_next_change, sync_message_carrying};
+use nimo_tests::raw_sync::{RawSync, forged_next_change, fuzz_regression, sync_message_carrying};
 use nimo_tests::{TestServer, TrainerWithSession};
-
-fn regression(path: &str) -> anyhow::Result<Vec<u8>> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/regressions/");
-    Ok(std::fs::read(format!("{dir}{path}"))?)
-}
 
 /// A compressed change chunk (type 2) whose body inflates to 65 MiB of zeros.
 fn deflate_bomb() -> anyhow::Result<Vec<u8>> {
@@ -69,9 +64,9 @@ async fn hostile_sync_messages_close_their_connection_and_harm_nobody_else() -> 
     } = stored_session(&server).await?;
 
     let hostile = [
-        sync_message_carrying(&regression("document_load/bundle-delta-eof")?),
-        regression("sync_message/bloom-zero-bits")?,
-        sync_message_carrying(&regression("document_load/bundle-huge-run")?),
+        sync_message_carrying(&fuzz_regression("document_load/bundle-delta-eof")?),
+        fuzz_regression("sync_message/bloom-zero-bits")?,
+        sync_message_carrying(&fuzz_regression("document_load/bundle-huge-run")?),
         sync_message_carrying(&deflate_bomb()?),
         sync_message_carrying(
             handle

@@ -502,6 +502,32 @@ pub fn hex_heads(doc: &automerge::Automerge) -> Vec<String> {
     doc.get_heads().iter().map(ToString::to_string).collect()
 }
 
+/// A visit case `owner`'s samod peer created with one field (`key`: `value`), registered for
+/// the pair `members`, pushed and stored by the server: the connected peer, the case's handle
+/// and its id.
+pub async fn pushed_visit_case(
+    owner: &ApiClient,
+    members: [&str; 2],
+    (key, value): (&str, &str),
+) -> anyhow::Result<(SamodPeer, samod::DocHandle, String)> {
+    let peer = samod_peer(owner).await?;
+    let handle = peer
+        .create_with(|tx| {
+            automerge::transaction::Transactable::put(tx, automerge::ROOT, key, value)
+        })
+        .await?;
+    let doc_id = handle.document_id().to_string();
+    owner.register(&doc_id, "visit_case", &members).await?;
+    peer.connect().await?;
+    anyhow::ensure!(
+        owner
+            .wait_until_stored(&doc_id, &handle.with_document(|d| hex_heads(d)))
+            .await?,
+        "the case was not stored"
+    );
+    Ok((peer, handle, doc_id))
+}
+
 /// A samod repository acting as a device: its peer id comes from a server ticket, and it
 /// connects once over a real WebSocket.
 pub struct SamodPeer {

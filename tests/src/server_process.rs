@@ -41,6 +41,18 @@ pub fn server_binary() -> anyhow::Result<PathBuf> {
     Ok(binary)
 }
 
+/// A `dist` folder in `dir` with a one-line index.html: enough of an app shell for the server
+/// to start.
+pub fn minimal_dist(dir: &Path) -> std::io::Result<PathBuf> {
+    let dist = dir.join("dist");
+    std::fs::create_dir_all(&dist)?;
+    std::fs::write(
+        dist.join("index.html"),
+        "<!doctype html><title>nimo</title>",
+    )?;
+    Ok(dist)
+}
+
 /// Creates a trainer with `password` in the database under `data_dir`, through the binary's
 /// `user add` command (before the server starts).
 pub async fn add_trainer(

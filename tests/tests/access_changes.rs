@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use automerge::{ReadDoc as _, transaction::Transactable as _};
 use nimo_server::accounts::Role;
-use nimo_tests::{TestServer, TrainerWithSession, hex_heads, samod_peer};
+use nimo_tests::{TestServer, TrainerWithSession, hex_heads, pushed_visit_case, samod_peer};
 
 fn title(handle: &samod::DocHandle) -> Option<String> {
     handle.with_document(|doc| {
@@ -36,24 +36,12 @@ async fn unassigning_a_visitor_stops_the_case_on_their_open_connection() -> anyh
     let owner = server.api_client("visitor1").await?;
     let office = server.api_client("office").await?;
 
-    let peer = samod_peer(&owner).await?;
-    let handle = peer
-        .create_with(|tx| tx.put(automerge::ROOT, "title", "事例"))
-        .await?;
-    let doc_id = handle.document_id().to_string();
-    owner
-        .register(
-            &doc_id,
-            "visit_case",
-            &[first.id.as_str(), second.id.as_str()],
-        )
-        .await?;
-    peer.connect().await?;
-    assert!(
-        owner
-            .wait_until_stored(&doc_id, &handle.with_document(|d| hex_heads(d)))
-            .await?
-    );
+    let (_peer, handle, doc_id) = pushed_visit_case(
+        &owner,
+        [first.id.as_str(), second.id.as_str()],
+        ("title", "事例"),
+    )
+    .await?;
 
     // visitor2 has the case open on a live connection and follows changes.
     let partner_client = server.api_client("visitor2").await?;

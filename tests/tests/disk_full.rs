@@ -26,7 +26,7 @@ use nimo_tests::{
     ApiClient, PASSWORD,
     db_check::check_database,
     native_client::{Confirmation, Device, DeviceOptions, DeviceStorage, ServerLink},
-    server_process::{ServerProcess, add_trainer, server_binary},
+    server_process::{ServerProcess, add_trainer, minimal_dist, server_binary},
 };
 use rand_chacha::{
     ChaCha8Rng,
@@ -148,12 +148,7 @@ async fn a_full_disk_stores_nothing_it_confirms_and_the_server_resumes_when_spac
     };
     let data = mount.dir.join("data");
     let filler = mount.dir.join("filler");
-    let dist = dir.path().join("dist");
-    std::fs::create_dir_all(&dist)?;
-    std::fs::write(
-        dist.join("index.html"),
-        "<!doctype html><title>nimo</title>",
-    )?;
+    let dist = minimal_dist(dir.path())?;
     let log = dir.path().join("server.log");
     add_trainer(&binary, &data, "trainer", "班", PASSWORD).await?;
     let server = ServerProcess::start(&binary, &data, &dist, &log).await?;

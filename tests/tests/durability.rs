@@ -28,7 +28,7 @@ use nimo_tests::{
     ApiClient, PASSWORD,
     db_check::check_database,
     native_client::{Confirmation, Device, DeviceOptions, DeviceStorage, ServerLink},
-    server_process::{ServerProcess, add_trainer, server_binary},
+    server_process::{ServerProcess, add_trainer, minimal_dist, server_binary},
 };
 use rand_chacha::{
     ChaCha8Rng,
@@ -216,12 +216,7 @@ async fn every_change_the_server_confirmed_survives_a_sigkill_in_the_middle_of_a
     let binary = server_binary()?;
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("data");
-    let dist = dir.path().join("dist");
-    std::fs::create_dir_all(&dist)?;
-    std::fs::write(
-        dist.join("index.html"),
-        "<!doctype html><title>nimo</title>",
-    )?;
+    let dist = minimal_dist(dir.path())?;
     let log = dir.path().join("server.log");
     for d in 0..DEVICES {
         add_trainer(

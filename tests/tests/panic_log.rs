@@ -5,7 +5,7 @@
 
 use automerge::transaction::Transactable as _;
 use nimo_tests::raw_sync::{RawSync, forged_next_change, sync_message_carrying};
-use nimo_tests::server_process::{ServerProcess, add_trainer, server_binary};
+use nimo_tests::server_process::{ServerProcess, add_trainer, minimal_dist, server_binary};
 use nimo_tests::{ApiClient, PASSWORD, hex_heads, samod_peer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -13,12 +13,7 @@ async fn a_caught_panic_is_one_event_in_the_servers_log() -> anyhow::Result<()> 
     let binary = server_binary()?;
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("data");
-    let dist = dir.path().join("dist");
-    std::fs::create_dir_all(&dist)?;
-    std::fs::write(
-        dist.join("index.html"),
-        "<!doctype html><title>nimo</title>",
-    )?;
+    let dist = minimal_dist(dir.path())?;
     let log = dir.path().join("server.log");
     add_trainer(&binary, &data, "trainer", "女川", PASSWORD).await?;
     let server = ServerProcess::start(&binary, &data, &dist, &log).await?;

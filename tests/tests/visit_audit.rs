@@ -6,7 +6,7 @@
 use automerge::transaction::Transactable as _;
 use nimo_server::accounts::Role;
 use nimo_tests::raw_sync::{RawSync, forged_next_change, sync_message_carrying};
-use nimo_tests::{TestServer, hex_heads, samod_peer};
+use nimo_tests::{TestServer, hex_heads, pushed_visit_case, samod_peer};
 
 type Row = (String, Option<String>, Option<String>, String);
 
@@ -18,25 +18,12 @@ async fn syncing_and_listing_a_visit_case_is_audited_without_content() -> anyhow
         .add_user("trainer", Role::Trainer, Some("女川"), false)
         .await?;
     let owner = server.api_client("visitor1").await?;
-
-    let peer = samod_peer(&owner).await?;
-    let handle = peer
-        .create_with(|tx| tx.put(automerge::ROOT, "patient_code", "MY-2026-0001"))
-        .await?;
-    let doc_id = handle.document_id().to_string();
-    owner
-        .register(
-            &doc_id,
-            "visit_case",
-            &[first.id.as_str(), second.id.as_str()],
-        )
-        .await?;
-    peer.connect().await?;
-    assert!(
-        owner
-            .wait_until_stored(&doc_id, &handle.with_document(|d| hex_heads(d)))
-            .await?
-    );
+    let (_peer, _handle, doc_id) = pushed_visit_case(
+        &owner,
+        [first.id.as_str(), second.id.as_str()],
+        ("patient_code", "MY-2026-0001"),
+    )
+    .await?;
 
     let partner = server.api_client("visitor2").await?;
     let manifest = partner.get("/api/sync/manifest?since=0").await?;
@@ -168,24 +155,12 @@ async fn only_changes_that_reach_a_visit_case_are_audited_as_writes() -> anyhow:
     let (first, second) = server.add_visiting_pair().await?;
     let office = server.add_user("office", Role::Office, None, true).await?;
     let owner = server.api_client("visitor1").await?;
-    let peer = samod_peer(&owner).await?;
-    let handle = peer
-        .create_with(|tx| tx.put(automerge::ROOT, "patient_code", "MY-2026-0002"))
-        .await?;
-    let doc_id = handle.document_id().to_string();
-    owner
-        .register(
-            &doc_id,
-            "visit_case",
-            &[first.id.as_str(), second.id.as_str()],
-        )
-        .await?;
-    peer.connect().await?;
-    anyhow::ensure!(
-        owner
-            .wait_until_stored(&doc_id, &handle.with_document(|d| hex_heads(d)))
-            .await?
-    );
+    let (_peer, handle, doc_id) = pushed_visit_case(
+        &owner,
+        [first.id.as_str(), second.id.as_str()],
+        ("patient_code", "MY-2026-0002"),
+    )
+    .await?;
     anyhow::ensure!(
         !server.state.sync.cold.is_hot(&doc_id.parse()?),
         "the first push was stored by a cold exchange"

@@ -48,8 +48,8 @@ pub enum FrameError {
 
 /// The device's side of its connection: the socket's frames, each decoded once
 /// ([`Incoming`]), checked for what they would cost ([`super::frame_guard::check_costs`]; the
-/// rest of the guard is at the shards, [`super::shard_gate`]), observed by the write audit and
-/// held to the per-connection rate limit; and a sink writing binary frames. When `closed`
+/// rest of the guard, and the write audit, are at the shards, [`super::shard_gate`]) and held to
+/// the per-connection rate limit; and a sink writing binary frames. When `closed`
 /// completes (the session was revoked) the frames yield an error, which ends the connection
 /// like a malformed frame.
 fn device_side(

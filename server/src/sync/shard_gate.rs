@@ -6,8 +6,9 @@
 //! Every frame passes the frame guard's cost checks as it arrives ([`super::ws`]). Only the
 //! frames bound for a shard pay for the rest, here, where the multiplexer hands them over: the
 //! device's own and those a cold exchange hands back ([`super::cold_read`]). A cold exchange
-//! receives the message on its own copy of the document, under `catch_unwind` (on a blocking
-//! thread when it loads one): a panic there harms nothing but that copy, and its frame goes to the shard, so through this gate, which
+//! receives the message on its own copy of the document, where a panic is caught (by the
+//! blocking task it runs in when it loads the document, by `catch_unwind` otherwise): a panic
+//! there harms nothing but that copy, and its frame goes to the shard, so through this gate, which
 //! refuses it before samod's document actor could die of it. The probe and the load it makes
 //! of a pushed document were a quarter of the server's CPU in W1 (BENCH-RESULTS, session 15).
 

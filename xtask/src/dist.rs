@@ -36,6 +36,9 @@ const SOURCES: &[&str] = &[
     "Cargo.toml",
     "Cargo.lock",
     ".cargo/config.toml",
+    "rust-toolchain.toml",
+    // How it is built: a change to the compiler's options here is a new shell.
+    "xtask/src/dist.rs",
 ];
 
 /// Why `dist/` does not match the sources (missing, or a source file changed after it was
@@ -69,6 +72,7 @@ pub fn stale(root: &Path) -> anyhow::Result<Option<String>> {
 /// Builds the shell and returns the path of `dist/`.
 pub fn build(root: &Path) -> anyhow::Result<PathBuf> {
     setup::wasm_target(root)?;
+    setup::rust_src(root)?;
     let [app_wasm, worker_wasm] = compile_wasm(root)?;
     let target = process::target_dir(root);
     // Staged beside dist/ so the final rename stays on one filesystem.
@@ -136,19 +140,37 @@ pub fn build(root: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// Builds the app and the service worker; returns their wasm files, in that order.
+///
+/// The standard library is compiled from source with the app, for size (BENCH-RESULTS.md,
+/// "Session 19"): its size-optimised algorithms, no panic machinery (a panic traps at once, so
+/// the browser reports a `RuntimeError: unreachable` without the message, as it already aborted
+/// the app) and no source locations in the binary. These are unstable cargo and rustc options,
+/// which the pinned stable toolchain (rust-toolchain.toml) allows only with `RUSTC_BOOTSTRAP`;
+/// it is set for this one build, not for the checks and tests, which stay on plain stable.
 fn compile_wasm(root: &Path) -> anyhow::Result<[PathBuf; 2]> {
     let mut cargo = process::cargo();
-    cargo.args([
-        "build",
-        "--package",
-        APP,
-        "--package",
-        WORKER,
-        "--target",
-        setup::WASM_TARGET,
-        "--profile",
-        WASM_PROFILE,
-    ]);
+    cargo
+        .args([
+            "build",
+            "--package",
+            APP,
+            "--package",
+            WORKER,
+            "--target",
+            setup::WASM_TARGET,
+            "--profile",
+            WASM_PROFILE,
+            "-Zbuild-std=std,panic_abort",
+            "-Zbuild-std-features=optimize_for_size",
+            // Appended to .cargo/config.toml's flags for the target (cargo joins config arrays).
+            "--config",
+            &format!(
+                "target.{}.rustflags = [\"-Zlocation-detail=none\", \"-Zunstable-options\", \
+                 \"-Cpanic=immediate-abort\"]",
+                setup::WASM_TARGET
+            ),
+        ])
+        .env("RUSTC_BOOTSTRAP", "1");
     process::run(cargo, root)?;
     let out = process::target_dir(root).join(format!("{}/{WASM_PROFILE}", setup::WASM_TARGET));
     // A library's wasm is named after the crate, with underscores.

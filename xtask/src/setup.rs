@@ -1,5 +1,5 @@
 //! Setting up a fresh machine: everything here is idempotent and asks only the package registries
-//! (rustup's wasm32 target, Debian's Chromium, npm packages from a committed lock file).
+//! (rustup's wasm32 target and rust-src, Debian's Chromium, npm packages from a committed lock file).
 
 use std::{
     path::{Path, PathBuf},
@@ -29,6 +29,26 @@ pub fn wasm_target(root: &Path) -> anyhow::Result<()> {
         None => bail!(
             "rustup is not available, so the {WASM_TARGET} target cannot be checked; \
              install it with `rustup target add {WASM_TARGET}`"
+        ),
+    }
+}
+
+/// Adds rustup's `rust-src` component when it is missing: the shipped wasm is built with the
+/// standard library compiled from source (`dist::compile_wasm`).
+pub fn rust_src(root: &Path) -> anyhow::Result<()> {
+    let mut list = Command::new("rustup");
+    list.args(["component", "list", "--installed"])
+        .current_dir(root);
+    match process::output(list) {
+        Some(installed) if installed.lines().any(|l| l.trim() == "rust-src") => Ok(()),
+        Some(_) => {
+            let mut add = Command::new("rustup");
+            add.args(["component", "add", "rust-src"]);
+            process::run(add, root)
+        }
+        None => bail!(
+            "rustup is not available, so the rust-src component cannot be checked; \
+             install it with `rustup component add rust-src`"
         ),
     }
 }

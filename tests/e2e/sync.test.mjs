@@ -70,7 +70,11 @@ test("the IndexedDB chunk store passes the shared conformance suite", async () =
   await page
     .getByText(/件の検査に合格/)
     .waitFor({ timeout: 60_000 })
-    .catch((e) => assert.fail(`the suite did not finish: ${e.message}\n${browser.errors.join("\n")}`));
+    .catch(async (e) => {
+      // The page names the check in progress: a failing check traps without its message.
+      const status = await page.getByRole("status").textContent();
+      assert.fail(`the suite did not finish (${status}): ${e.message}\n${browser.errors.join("\n")}`);
+    });
   const text = await page.getByRole("status").textContent();
   assert.match(text, /15 \/ 15 件の検査に合格（書き込み: 専用ワーカー）/);
   await page.close();

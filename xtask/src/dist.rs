@@ -26,6 +26,8 @@ const WASM_PROFILE: &str = "wasm-release";
 const APP: &str = "nimo-app";
 /// The service worker's crate and binding stem: `nimo-sw.js` and `nimo-sw_bg.wasm`.
 const WORKER: &str = "nimo-sw";
+/// Set to `1` to build the shell with panic messages (see `compile_wasm`).
+const PANIC_MESSAGES: &str = "NIMO_PANIC_MESSAGES";
 
 /// What the shell is built from: a file here newer than `dist/` means `dist/` is stale.
 const SOURCES: &[&str] = &[
@@ -147,7 +149,14 @@ pub fn build(root: &Path) -> anyhow::Result<PathBuf> {
 /// the app) and no source locations in the binary. These are unstable cargo and rustc options,
 /// which the pinned stable toolchain (rust-toolchain.toml) allows only with `RUSTC_BOOTSTRAP`;
 /// it is set for this one build, not for the checks and tests, which stay on plain stable.
+/// `NIMO_PANIC_MESSAGES=1` keeps the standard panic machinery, so the console shows each panic's
+/// message and location again (for chasing a failure; the shell is ~37 KB brotli larger).
 fn compile_wasm(root: &Path) -> anyhow::Result<[PathBuf; 2]> {
+    let rustflags = if std::env::var_os(PANIC_MESSAGES).is_some_and(|v| v == "1") {
+        "[]"
+    } else {
+        r#"["-Zlocation-detail=none", "-Zunstable-options", "-Cpanic=immediate-abort"]"#
+    };
     let mut cargo = process::cargo();
     cargo
         .args([
@@ -164,11 +173,7 @@ fn compile_wasm(root: &Path) -> anyhow::Result<[PathBuf; 2]> {
             "-Zbuild-std-features=optimize_for_size",
             // Appended to .cargo/config.toml's flags for the target (cargo joins config arrays).
             "--config",
-            &format!(
-                "target.{}.rustflags = [\"-Zlocation-detail=none\", \"-Zunstable-options\", \
-                 \"-Cpanic=immediate-abort\"]",
-                setup::WASM_TARGET
-            ),
+            &format!("target.{}.rustflags = {rustflags}", setup::WASM_TARGET),
         ])
         .env("RUSTC_BOOTSTRAP", "1");
     process::run(cargo, root)?;

@@ -28,11 +28,21 @@ use super::{ChunkStore, StorageKey, StoreError};
 pub const CHECK_COUNT: usize = 15;
 
 /// Runs every check, each on a fresh store from `make`, and returns how many ran.
-pub async fn run_all<S: ChunkStore>(mut make: impl FnMut() -> S) -> usize {
+pub async fn run_all<S: ChunkStore>(make: impl FnMut() -> S) -> usize {
+    run_all_reporting(make, |_| ()).await
+}
+
+/// [`run_all`], telling `starting` each check's name before it runs. Where a panic cannot say
+/// which check failed (the shipped browser build traps on a panic without its message), the
+/// last name told does.
+pub async fn run_all_reporting<S: ChunkStore>(
+    mut make: impl FnMut() -> S,
+    mut starting: impl FnMut(&'static str),
+) -> usize {
     let mut ran = 0;
     macro_rules! run {
         ($($check:ident),* $(,)?) => {
-            $( $check(&make()).await; ran += 1; )*
+            $( starting(stringify!($check)); $check(&make()).await; ran += 1; )*
         };
     }
     run!(

@@ -16,39 +16,29 @@ pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
 /// Adds the wasm32 target with rustup when it is missing (`RUSTUP_AUTO_INSTALL=0` here means a
 /// rust-toolchain.toml target is not added by itself).
 pub fn wasm_target(root: &Path) -> anyhow::Result<()> {
-    let mut list = Command::new("rustup");
-    list.args(["target", "list", "--installed"])
-        .current_dir(root);
-    match process::output(list) {
-        Some(installed) if installed.lines().any(|l| l.trim() == WASM_TARGET) => Ok(()),
-        Some(_) => {
-            let mut add = Command::new("rustup");
-            add.args(["target", "add", WASM_TARGET]);
-            process::run(add, root)
-        }
-        None => bail!(
-            "rustup is not available, so the {WASM_TARGET} target cannot be checked; \
-             install it with `rustup target add {WASM_TARGET}`"
-        ),
-    }
+    rustup_install(root, "target", WASM_TARGET)
 }
 
 /// Adds rustup's `rust-src` component when it is missing: the shipped wasm is built with the
 /// standard library compiled from source (`dist::compile_wasm`).
 pub fn rust_src(root: &Path) -> anyhow::Result<()> {
+    rustup_install(root, "component", "rust-src")
+}
+
+/// `rustup <kind> add <name>` unless `rustup <kind> list --installed` already names it.
+fn rustup_install(root: &Path, kind: &str, name: &str) -> anyhow::Result<()> {
     let mut list = Command::new("rustup");
-    list.args(["component", "list", "--installed"])
-        .current_dir(root);
+    list.args([kind, "list", "--installed"]).current_dir(root);
     match process::output(list) {
-        Some(installed) if installed.lines().any(|l| l.trim() == "rust-src") => Ok(()),
+        Some(installed) if installed.lines().any(|l| l.trim() == name) => Ok(()),
         Some(_) => {
             let mut add = Command::new("rustup");
-            add.args(["component", "add", "rust-src"]);
+            add.args([kind, "add", name]);
             process::run(add, root)
         }
         None => bail!(
-            "rustup is not available, so the rust-src component cannot be checked; \
-             install it with `rustup component add rust-src`"
+            "rustup is not available, so the {kind} {name} cannot be checked; \
+             install it with `rustup {kind} add {name}`"
         ),
     }
 }

@@ -15,6 +15,8 @@ mod store;
 mod sync;
 
 fn main() {
+    // The shipped shell traps on a panic before any hook runs (`xtask/src/dist.rs`); a shell
+    // built with `NIMO_PANIC_MESSAGES=1` writes each panic's message to the console here.
     console_error_panic_hook::set_once();
     // The app-wide signals are created here, outside any component's owner: created lazily
     // inside a component, they would be disposed with it.
